@@ -33,3 +33,61 @@ class ModelError(LumenError):
     """A model cannot be found, converted, verified or loaded."""
 
     code = "model_error"
+
+
+class AuthError(LumenError):
+    """The handshake's credentials are refused; ``status`` is the HTTP status."""
+
+    status = 401
+    code = "invalid_token"
+    close_code = 1008
+
+
+class MissingTokenError(AuthError):
+    code = "missing_token"
+
+
+class InvalidTokenError(AuthError):
+    code = "invalid_token"
+
+
+class TokenExpiredError(AuthError):
+    code = "token_expired"
+
+
+class InsufficientScopeError(AuthError):
+    status = 403
+    code = "insufficient_scope"
+
+
+class BadRequestError(LumenError, ValueError):
+    """A handshake query parameter or a client message is malformed (HTTP 400)."""
+
+    status = 400
+    code = "bad_request"
+    close_code = 1008
+
+
+class CapacityError(LumenError):
+    """The server or this user has no session left (HTTP 503 / 429 at the handshake)."""
+
+    status = 503
+    code = "server_busy"
+    close_code = 1013
+
+
+class UserLimitError(CapacityError):
+    status = 429
+    code = "too_many_sessions"
+    close_code = 1008
+
+
+class SessionPolicyError(LumenError):
+    """A live session broke a limit: idle, too long, token expired, frame too large."""
+
+    close_code = 1008
+
+    def __init__(self, code: str, message: str, close_code: int = 1008) -> None:
+        super().__init__(message)
+        self.code = code
+        self.close_code = close_code

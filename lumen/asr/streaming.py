@@ -1,0 +1,319 @@
+"""The partial/final policy: from a live audio stream to transcript events.
+
+One :class:`StreamingRecognizer` per session.  The session pushes 16 kHz audio
+and the VAD's speech events; the recognizer keeps the uncommitted audio in a
+ring buffer, asks the engine for hypotheses and turns them into events:
+
+* **partials** (``is_final=False``) every ``partial_interval`` seconds of new
+  audio inside an utterance, each replacing the previous partial of the same
+  ``segment_id``;
+* a **final** when the VAD says the utterance ended (``endpoint_silence``);
+* a **forced final** when an utterance outgrows ``max_segment``: only the words
+  that two consecutive hypotheses agree on (LocalAgreement-2) and that end well
+  before the window's edge are committed, so a final never cuts a word; the
+  rest of the utterance carries on as the next segment.
+
+Scheduling: each session has at most one inference in flight, finals go
+before partials, and a partial is skipped (merged into the next) while the
+engine is busy with other work.  Finals are never dropped.  Because every
+session queues at most one job, sessions share the engine's contexts
+round-robin.
+
+Time is audio time: sample indices at 16 kHz since the session started.
+
+Thread-safety: all methods run on the IOLoop; only the engine call runs in
+the engine's executor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+import numpy as np
+
+from lumen.asr.engine import DecodeOptions, Transcription, WhisperEngine, Word
+from lumen.audio.ring import AudioRing
+from lumen.audio.vad import SpeechEnd, SpeechStart, VadEvent
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class StreamingOptions:
+    """When partials and finals are produced."""
+
+    interim_results: bool = True
+    """Produce partial results at all."""
+    partial_interval: float = 1.0
+    """Seconds of new audio in an utterance between two partials."""
+    max_segment: float = 12.0
+    """Utterance length in seconds that forces a final at a word boundary."""
+    pre_roll: float = 0.3
+    """Seconds of audio kept before the VAD's speech start (soft onsets)."""
+    tail: float = 0.3
+    """Seconds of audio kept after the VAD's speech end (soft endings)."""
+    max_lag: float = 60.0
+    """Seconds of untranscribed audio beyond which :attr:`StreamingRecognizer.overloaded` is set."""
+    ring_seconds: float = 120.0
+    """Capacity of the uncommitted-audio ring buffer."""
+
+
+@dataclass
+class TranscriptEvent:
+    """A partial or final result; times are seconds of session audio."""
+
+    segment_id: int
+    is_final: bool
+    text: str
+    start: float
+    end: float
+    words: list[Word]
+    language: str
+    lag: float
+    """Seconds of audio received after this result's audio when it was produced."""
+
+
+@dataclass
+class _Job:
+    start: int  # absolute sample
+    end: int
+    is_final: bool
+    forced: bool = False
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future(), repr=False)
+
+
+_NORMALIZE = re.compile(r"[^\w']+")
+
+
+def _norm(word: str) -> str:
+    return _NORMALIZE.sub("", word.lower())
+
+
+def agreed_prefix(previous: list[Word], current: list[Word]) -> int:
+    """How many leading words two hypotheses share (LocalAgreement), compared loosely."""
+    n = 0
+    for a, b in zip(previous, current):
+        if _norm(a.text) != _norm(b.text):
+            break
+        n += 1
+    return n
+
+
+class StreamingRecognizer:
+    """Turns one session's audio into :class:`TranscriptEvent` s (see module doc)."""
+
+    def __init__(self, engine: WhisperEngine, decode: DecodeOptions, options: StreamingOptions,
+                 emit: Callable[[TranscriptEvent], Awaitable[None] | None],
+                 on_failure: Callable[[BaseException], None]) -> None:
+        self.engine = engine
+        self.decode = decode
+        self.options = options
+        self._emit = emit
+        self._on_failure = on_failure
+        self._ring = AudioRing(int(options.ring_seconds * SAMPLE_RATE))
+        self._received = 0           # samples pushed so far
+        self._committed = 0          # samples before this are finalized or discarded
+        self._utt_start: int | None = None
+        self._last_partial_end = 0   # audio end of the last partial's window
+        self._previous_words: list[Word] = []
+        self._partial_sent = False
+        self._jobs: list[_Job] = []  # pending finals, in order
+        self._segment_id = 0
+        self._wake = asyncio.Event()
+        self._abort = threading.Event()
+        self._closing = False
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        self.segments = 0
+
+    # -- inputs ---------------------------------------------------------------
+    @property
+    def received_seconds(self) -> float:
+        return self._received / SAMPLE_RATE
+
+    @property
+    def lag(self) -> float:
+        """Seconds of audio received but not yet committed while speech is pending."""
+        pending = [j.start for j in self._jobs]
+        if self._utt_start is not None:
+            pending.append(self._utt_start)
+        return (self._received - min(pending)) / SAMPLE_RATE if pending else 0.0
+
+    @property
+    def overloaded(self) -> bool:
+        return self.lag > self.options.max_lag
+
+    def push(self, audio: np.ndarray, events: list[VadEvent]) -> None:
+        """Append 16 kHz audio and the VAD events found in it."""
+        if self._closing:
+            raise RuntimeError("push() after finish()")
+        self._ring.write(audio)
+        self._received += audio.size
+        for event in events:
+            if isinstance(event, SpeechStart):
+                self._open(event.sample)
+            elif isinstance(event, SpeechEnd):
+                self._close_utterance(event.sample + int(self.options.tail * SAMPLE_RATE))
+        if self._utt_start is None:
+            # Outside speech: keep only the pre-roll.
+            self._discard_until(self._received - int(self.options.pre_roll * SAMPLE_RATE))
+        self._wake.set()
+
+    def finalize(self) -> asyncio.Future[None]:
+        """Close the current utterance now; the future resolves when its final is out."""
+        self._close_utterance(self._received)
+        self._wake.set()
+        if self._jobs:
+            return asyncio.shield(self._jobs[-1].done)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    async def finish(self) -> None:
+        """Finalize everything buffered, wait for the last final, stop the worker."""
+        await self.finalize()
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+    async def abort(self) -> None:
+        """Stop now: cancel inference in flight, drop pending work."""
+        self._closing = True
+        self._abort.set()
+        self._jobs.clear()
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+
+    # -- bookkeeping ----------------------------------------------------------
+    def _open(self, sample: int) -> None:
+        if self._utt_start is None:
+            self._utt_start = max(self._committed, sample - int(self.options.pre_roll * SAMPLE_RATE))
+            self._last_partial_end = self._utt_start
+
+    def _close_utterance(self, end: int) -> _Job | None:
+        if self._utt_start is None:
+            return None
+        end = min(end, self._received)
+        job = _Job(self._utt_start, end, is_final=True)
+        self._jobs.append(job)
+        self._utt_start = None
+        return job
+
+    def _discard_until(self, sample: int) -> None:
+        """Advance the ring's start to ``sample`` if nothing pending needs the audio."""
+        keep = [j.start for j in self._jobs]
+        if self._utt_start is not None:
+            keep.append(self._utt_start)
+        target = min([sample, *keep])
+        if target > self._committed:
+            self._ring.read(0, advance=target - self._committed)
+            self._committed = target
+
+    def _audio(self, start: int, end: int) -> np.ndarray:
+        offset = start - self._committed
+        window = self._ring.read(end - self._committed, advance=0)
+        return window[offset:]
+
+    # -- the worker -----------------------------------------------------------
+    def _next_job(self) -> _Job | None:
+        if self._jobs:
+            return self._jobs[0]
+        if self._utt_start is None:
+            return None
+        length = self._received - self._utt_start
+        if length >= self.options.max_segment * SAMPLE_RATE:
+            return _Job(self._utt_start, self._received, is_final=True, forced=True)
+        new_audio = self._received - self._last_partial_end
+        if (self.options.interim_results and new_audio >= self.options.partial_interval * SAMPLE_RATE
+                and self.engine.queue_depth == 0):
+            return _Job(self._utt_start, self._received, is_final=False)
+        return None
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                job = self._next_job()
+                if job is None:
+                    if self._closing and not self._jobs:
+                        return
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                await self._execute(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported to the session, which closes with 1011
+            log.exception("recognizer failed")
+            for job in self._jobs:
+                if not job.done.done():
+                    job.done.set_exception(exc)
+            self._jobs.clear()
+            self._on_failure(exc)
+
+    async def _execute(self, job: _Job) -> None:
+        # Forced finals and partials are made on the spot; only closed utterances queue.
+        audio = self._audio(job.start, job.end)
+        result = await self.engine.run(audio, self.decode, abort=self._abort)
+        offset = job.start / SAMPLE_RATE
+        words = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in result.words]
+        if not job.is_final:
+            self._last_partial_end = job.end
+            self._previous_words = words
+            if words:
+                self._partial_sent = True
+                await self._deliver(self._event(job, words, result, is_final=False))
+            return
+        if job.forced:
+            words = self._commit_point(words, job)
+        else:
+            self._jobs.pop(0)
+            self._discard_until(job.end)
+        await self._finish_segment(job, words, result)
+        if not job.done.done():
+            job.done.set_result(None)
+
+    def _commit_point(self, words: list[Word], job: _Job) -> list[Word]:
+        """Words of a forced final: agreed with the last partial and clear of the window edge."""
+        edge = job.end / SAMPLE_RATE - 1.0
+        agreed = agreed_prefix(self._previous_words, words)
+        safe = [w for w in words[:agreed] if w.end <= edge] or [w for w in words if w.end <= edge] or words
+        committed = safe
+        rest = words[len(committed):]
+        cut = job.end if not rest else int(((committed[-1].end + rest[0].start) / 2 if committed
+                                             else rest[0].start) * SAMPLE_RATE)
+        cut = max(job.start + 1, min(cut, job.end))
+        self._utt_start = cut
+        self._last_partial_end = cut
+        self._previous_words = []
+        self._discard_until(cut)
+        return committed
+
+    async def _finish_segment(self, job: _Job, words: list[Word], result: Transcription) -> None:
+        if words or self._partial_sent:
+            await self._deliver(self._event(job, words, result, is_final=True))
+            self._segment_id += 1
+            self.segments += 1 if words else 0
+        self._partial_sent = False
+        self._previous_words = []
+
+    def _event(self, job: _Job, words: list[Word], result: Transcription, is_final: bool) -> TranscriptEvent:
+        text = "".join(w.text for w in words).strip()
+        start = words[0].start if words else job.start / SAMPLE_RATE
+        end = words[-1].end if words else job.end / SAMPLE_RATE
+        return TranscriptEvent(self._segment_id, is_final, text, start, end, words,
+                               result.language, (self._received - job.end) / SAMPLE_RATE)
+
+    async def _deliver(self, event: TranscriptEvent) -> None:
+        outcome = self._emit(event)
+        if outcome is not None:
+            await outcome

@@ -1,0 +1,198 @@
+"""Server settings: one object, every option documented with its default.
+
+Settings come from four layers, each overriding the one before:
+
+1. the defaults below;
+2. a TOML config file (``--config PATH`` or ``LUMEN_CONFIG``), keys named as
+   the fields (``port = 8000``);
+3. the environment, ``LUMEN_<FIELD>`` in upper case (``LUMEN_PORT=9000``);
+4. command-line flags (``lumen serve --port 9000``).
+
+``docs/configuration.md`` is generated from the field docs here
+(``python -m lumen.config``), so this file is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from lumen.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: HMAC secrets shorter than this are refused: RFC 7518 §3.2 asks for a key at
+#: least as long as the hash output (32 bytes for HS256).
+MIN_HS256_SECRET_BYTES = 32
+
+
+def _doc(text: str, default: Any) -> Any:
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass
+class Settings:
+    """Every server option.  See the module docstring for how they are loaded."""
+
+    # --- network -------------------------------------------------------------
+    host: str = _doc("Interface to listen on.", "0.0.0.0")
+    port: int = _doc("TCP port to listen on.", 8000)
+
+    # --- authentication ------------------------------------------------------
+    jwt_secret: str | None = _doc(
+        "HS256 shared secret (at least 32 bytes). Tokens signed with it are verified "
+        "with HS256 only.", None)
+    jwt_public_key: str | None = _doc(
+        "Path to a PEM public key. Tokens are verified with it using RS256 only.", None)
+    jwt_audience: str | None = _doc("Required `aud` claim, when set.", None)
+    jwt_issuer: str | None = _doc("Required `iss` claim, when set.", None)
+    jwt_leeway: float = _doc("Clock-skew allowance in seconds for `exp`, `nbf`, `iat`.", 10.0)
+    required_scope: str = _doc(
+        "Permission a token must grant (in `scope` or `permissions`) to open a session.",
+        "transcribe")
+    dev: bool = _doc(
+        "Development mode: with no key configured, make an ephemeral HS256 secret and "
+        "print a ready-to-use token. Never use in production.", False)
+
+    # --- recognition ---------------------------------------------------------
+    model: str = _doc(
+        "Built-in model name (`tiny.en`, `base`) or path to a whisper.cpp ggml file.", "tiny.en")
+    threads: int = _doc(
+        "CPU threads per whisper inference.", max(1, min(4, os.cpu_count() or 1)))
+    contexts: int = _doc(
+        "Whisper contexts (concurrent inferences). Each holds its own copy of the "
+        "model's compute buffers; on a small CPU one is best.", 1)
+    vad_aggressiveness: int = _doc("webrtcvad aggressiveness, 0 (least) to 3 (most).", 2)
+    endpoint_silence: float = _doc(
+        "Seconds of non-speech that end an utterance and trigger a final.", 0.5)
+    max_segment: float = _doc(
+        "Longest utterance in seconds before a final is forced at a word boundary.", 12.0)
+    partial_interval: float = _doc(
+        "Seconds of new speech between two partial results.", 1.0)
+
+    # --- diarization ---------------------------------------------------------
+    diarization_workers: int = _doc("Threads for speaker embedding and clustering.", 1)
+
+    # --- limits --------------------------------------------------------------
+    max_frame_bytes: int = _doc(
+        "Largest accepted WebSocket message. Larger ones end the session with 1009.",
+        4 * 1024 * 1024)
+    idle_timeout: float = _doc(
+        "Seconds without audio or keepalive before a session is closed (1008).", 30.0)
+    max_session_seconds: float = _doc(
+        "Longest session, in seconds of wall time, before it is closed (1008).", 4 * 3600.0)
+    max_sessions: int = _doc(
+        "Concurrent sessions per server; beyond it the handshake gets 503.", 16)
+    max_sessions_per_user: int = _doc(
+        "Concurrent sessions per token `sub`; beyond it the handshake gets 429.", 4)
+    max_lag: float = _doc(
+        "Seconds of received audio not yet transcribed beyond which a session is "
+        "closed with 1013 (server overloaded).", 60.0)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values that cannot work."""
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be 1-65535, got {self.port}")
+        if self.jwt_secret is not None and len(self.jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            raise ConfigError(
+                f"LUMEN_JWT_SECRET is {len(self.jwt_secret.encode())} bytes; HS256 needs at "
+                f"least {MIN_HS256_SECRET_BYTES} (try: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')")
+        if self.jwt_public_key is not None and not Path(self.jwt_public_key).is_file():
+            raise ConfigError(f"LUMEN_JWT_PUBLIC_KEY: no such file: {self.jwt_public_key}")
+        for name in ("threads", "contexts", "diarization_workers", "max_sessions",
+                     "max_sessions_per_user", "max_frame_bytes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.vad_aggressiveness <= 3:
+            raise ConfigError(f"vad_aggressiveness must be 0-3, got {self.vad_aggressiveness}")
+        for name in ("endpoint_silence", "max_segment", "partial_interval", "idle_timeout",
+                     "max_session_seconds", "max_lag"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.max_segment > 28.0:
+            raise ConfigError("max_segment must be at most 28 s (whisper's window is 30 s)")
+
+    @property
+    def has_jwt_key(self) -> bool:
+        return self.jwt_secret is not None or self.jwt_public_key is not None
+
+
+def _coerce(name: str, raw: Any, default: Any) -> Any:
+    """Turn a string from the environment or a flag into the field's type."""
+    if not isinstance(raw, str):
+        return raw
+    kind = type(default) if default is not None else str
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: cannot read {raw!r} as {kind.__name__}") from None
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None,
+                  config_file: str | os.PathLike[str] | None = None) -> Settings:
+    """Build :class:`Settings` from defaults, config file, environment and ``overrides``.
+
+    ``overrides`` (usually parsed flags) skips keys whose value is ``None``.
+    """
+    environ = os.environ if environ is None else environ
+    defaults = {f.name: f.default for f in fields(Settings)}
+    values: dict[str, Any] = {}
+
+    path = config_file or environ.get("LUMEN_CONFIG")
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                from_file = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        unknown = set(from_file) - set(defaults)
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown settings {sorted(unknown)}")
+        values.update(from_file)
+
+    for name in defaults:
+        env_value = environ.get(f"LUMEN_{name.upper()}")
+        if env_value is not None:
+            values[name] = env_value
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+
+    typed = {k: _coerce(k, v, defaults[k]) for k, v in values.items()}
+    return Settings(**typed)
+
+
+def settings_markdown() -> str:
+    """The settings table for ``docs/configuration.md``."""
+    rows = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
+    for f in fields(Settings):
+        default = f.default
+        if f.name == "threads":
+            default = "min(4, CPU count)"
+        rows.append(f"| `{f.name}` | `LUMEN_{f.name.upper()}` | `{default}` | {f.metadata['doc']} |")
+    return "\n".join(rows)
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A validated copy of ``settings`` with ``changes`` applied."""
+    return dataclasses.replace(settings, **changes)
+
+
+if __name__ == "__main__":
+    print(settings_markdown())

@@ -1,0 +1,152 @@
+"""The wire protocol: session options, every message type and close code.
+
+``docs/protocol.md`` mirrors this module.  Times on the wire are seconds of
+audio since the session started, rounded to milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Iterable, Mapping
+
+from lumen.errors import BadRequestError
+
+# RFC 6455 close codes used by the server.
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_INVALID_DATA = 1007
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_OVERLOADED = 1013
+
+ENCODINGS = ("pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "mulaw", "alaw")
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 192000
+MAX_CHANNELS = 32
+
+#: Client → server text message types.
+CLIENT_TYPES = ("finalize", "end", "keepalive")
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Per-session options, from the handshake's query string.
+
+    Raw-audio fields describe headerless PCM; a stream that starts with
+    ``RIFF`` is parsed as WAV and its header wins.
+    """
+
+    sample_rate: int = 16000
+    """Sample rate of raw PCM, 8000-192000 Hz (resampled to 16 kHz)."""
+    encoding: str = "pcm_s16le"
+    """Raw PCM encoding: one of :data:`ENCODINGS`."""
+    channels: int = 1
+    """Interleaved channels of raw PCM (1-32); down-mixed to mono."""
+    language: str | None = None
+    """Spoken language (ISO 639-1, e.g. ``en``); ``auto`` detects per utterance
+    (multilingual models only); unset means the model's default."""
+    interim_results: bool = True
+    """Send partial transcripts (``is_final: false``) while speech goes on."""
+    diarize: bool = True
+    """Label speakers (``speaker`` field) when the server has diarization."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _parse_bool(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise BadRequestError(f"{name} must be true or false, got {value!r}")
+
+
+def _parse_int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadRequestError(f"{name} must be an integer, got {value!r}") from None
+    if not low <= number <= high:
+        raise BadRequestError(f"{name} must be between {low} and {high}, got {number}")
+    return number
+
+
+def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("token",)) -> SessionOptions:
+    """Parse the handshake query (one value per key) or raise :class:`BadRequestError`."""
+    known = {f.name for f in fields(SessionOptions)}
+    unknown = sorted(set(query) - known - set(ignore))
+    if unknown:
+        raise BadRequestError(f"unknown query parameter(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    if "sample_rate" in query:
+        values["sample_rate"] = _parse_int("sample_rate", query["sample_rate"], MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
+    if "channels" in query:
+        values["channels"] = _parse_int("channels", query["channels"], 1, MAX_CHANNELS)
+    if "encoding" in query:
+        if query["encoding"] not in ENCODINGS:
+            raise BadRequestError(f"encoding must be one of {', '.join(ENCODINGS)}, got {query['encoding']!r}")
+        values["encoding"] = query["encoding"]
+    if "language" in query:
+        language = query["language"].lower()
+        if not (language == "auto" or (2 <= len(language) <= 3 and language.isalpha())):
+            raise BadRequestError(f"language must be an ISO 639-1 code or 'auto', got {query['language']!r}")
+        values["language"] = language
+    for name in ("interim_results", "diarize"):
+        if name in query:
+            values[name] = _parse_bool(name, query[name])
+    return SessionOptions(**values)
+
+
+def t(seconds: float) -> float:
+    """A time as it goes on the wire: seconds, 3 decimals."""
+    return round(float(seconds), 3)
+
+
+def encode(message_type: str, **body: Any) -> str:
+    """A server → client message as JSON text."""
+    return json.dumps({"type": message_type, **body}, ensure_ascii=False, separators=(",", ":"))
+
+
+def session_started(session_id: str, user: str, model: str, config: Mapping[str, Any],
+                    expires_at: float) -> str:
+    return encode("session.started", session_id=session_id, user=user, model=model,
+                  config=dict(config), expires_at=int(expires_at))
+
+
+def transcript(session_id: str, segment_id: int, is_final: bool, text: str, start: float,
+               end: float, speaker: str | None, words: list[dict[str, Any]], language: str,
+               lag: float) -> str:
+    return encode("transcript", session_id=session_id, segment_id=segment_id, is_final=is_final,
+                  text=text, start=t(start), end=t(end), speaker=speaker, words=words,
+                  language=language, lag=t(lag))
+
+
+def speakers_updated(session_id: str, segments: list[dict[str, Any]]) -> str:
+    return encode("speakers.updated", session_id=session_id, segments=segments)
+
+
+def error(code: str, message: str) -> str:
+    return encode("error", code=code, message=message)
+
+
+def session_ended(session_id: str, audio_seconds: float, segments: int, reason: str) -> str:
+    return encode("session.ended", session_id=session_id, audio_seconds=t(audio_seconds),
+                  segments=segments, reason=reason)
+
+
+def parse_client_message(text: str) -> str:
+    """The ``type`` of a client text message, or :class:`BadRequestError`."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise BadRequestError("text messages must be JSON objects, e.g. {\"type\": \"end\"}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise BadRequestError("text messages must be JSON objects with a string 'type'")
+    if message["type"] not in CLIENT_TYPES:
+        raise BadRequestError(f"unknown message type {message['type']!r} (expected one of "
+                              f"{', '.join(CLIENT_TYPES)})")
+    return message["type"]

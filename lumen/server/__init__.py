@@ -1,0 +1,1 @@
+"""The Tornado application: routes, the WebSocket handler, HTTP endpoints."""

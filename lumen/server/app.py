@@ -1,0 +1,68 @@
+"""Builds the Tornado application: shared context, routes, access log."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from tornado.web import Application, RequestHandler
+
+from lumen.asr.engine import WhisperEngine
+from lumen.asr.models import resolve_model
+from lumen.auth import TokenVerifier
+from lumen.config import Settings
+from lumen.server.context import ServerContext
+from lumen.server.http import HealthHandler, ReadyHandler
+from lumen.server.ws import TranscribeHandler
+from lumen.session import SessionLimits, SessionServices
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("lumen.access")
+
+_TOKEN_IN_QUERY = re.compile(r"(?i)([?&]token=)[^&]*")
+
+
+def redact(uri: str) -> str:
+    """``uri`` with any ``token=`` value replaced, for logs."""
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", uri)
+
+
+def _log_request(handler: RequestHandler) -> None:
+    """Tornado's access log line, minus the token a query string may carry."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    request = handler.request
+    access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method, redact(request.uri or ""),
+                   request.remote_ip, 1000.0 * request.request_time())
+
+
+def build_context(settings: Settings, engine: WhisperEngine | None = None) -> ServerContext:
+    """Verify settings, load the model, and make the shared server context."""
+    verifier = TokenVerifier(settings)
+    if engine is None:
+        model_path = resolve_model(settings.model)
+        engine = WhisperEngine(model_path, contexts=settings.contexts, threads=settings.threads)
+    model_name = Path(settings.model).name if Path(settings.model).suffix else settings.model
+    services = SessionServices(settings=settings, engine=engine, model_name=model_name)
+    return ServerContext(verifier=verifier, session_services=services,
+                         limits=SessionLimits(settings.max_sessions, settings.max_sessions_per_user))
+
+
+def make_app(context: ServerContext) -> Application:
+    settings = context.session_services.settings
+    route_args = {"context": context}
+    return Application(
+        [
+            (r"/ws/transcribe", TranscribeHandler, route_args),
+            (r"/healthz", HealthHandler, route_args),
+            (r"/readyz", ReadyHandler, route_args),
+        ],
+        log_function=_log_request,
+        # Frames up to twice the limit reach the session, which answers with an
+        # `error` message and 1009 after flushing; larger ones are cut by Tornado
+        # itself (1009 without a message) so they are never buffered whole.
+        websocket_max_message_size=2 * settings.max_frame_bytes,
+        websocket_ping_interval=20,
+        websocket_ping_timeout=60,
+    )

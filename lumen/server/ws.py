@@ -1,0 +1,119 @@
+"""The ``/ws/transcribe`` handler: handshake, framing, nothing else.
+
+Authentication, query parsing and the session caps are checked in
+``prepare()``, before Tornado upgrades the connection, so a refused client
+gets a plain HTTP answer (400/401/403/429/503) and no session ever exists for
+it.  After the upgrade every frame goes to the :class:`~lumen.session.Session`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from lumen import protocol
+from lumen.auth import Principal
+from lumen.errors import AuthError, CapacityError, LumenError
+from lumen.server.context import ServerContext
+from lumen.session import Session
+
+log = logging.getLogger(__name__)
+
+#: Seconds a 429/503 client is told to wait before retrying.
+RETRY_AFTER_SECONDS = 5
+
+
+def bearer_token(authorization: str | None, query_token: str | None) -> str | None:
+    """The token from ``Authorization: Bearer …`` or, failing that, ``?token=``."""
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None if query_token is None else query_token
+    return query_token
+
+
+class TranscribeHandler(WebSocketHandler):
+    """One WebSocket connection = one :class:`Session`."""
+
+    def initialize(self, context: ServerContext) -> None:
+        self.context = context
+        self.session: Session | None = None
+        self.principal: Principal | None = None
+        self.options: protocol.SessionOptions | None = None
+        self._slot_held = False
+
+    # -- handshake ------------------------------------------------------------
+    def prepare(self) -> None:
+        try:
+            query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+            token = bearer_token(self.request.headers.get("Authorization"), query.get("token"))
+            self.principal = self.context.verifier.verify(token)
+            self.options = protocol.parse_session_options(query)
+            self.context.limits.acquire(self.principal.sub)
+            self._slot_held = True
+        except LumenError as exc:
+            self._refuse(exc)
+
+    def _refuse(self, exc: LumenError) -> None:
+        status = getattr(exc, "status", 500)
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        if isinstance(exc, AuthError) and status == 401:
+            challenge = 'Bearer realm="lumen"'
+            if exc.code != "missing_token":
+                challenge += ', error="invalid_token"'
+            self.set_header("WWW-Authenticate", challenge)
+        elif isinstance(exc, AuthError):
+            self.set_header("WWW-Authenticate", 'Bearer realm="lumen", error="insufficient_scope"')
+        if isinstance(exc, CapacityError):
+            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+        self.context.metrics_refused(exc.code)
+        log.info("handshake refused: %s (%s)", exc.code, exc)
+        self.finish(json.dumps({"error": exc.code, "message": str(exc)}))
+
+    def get_compression_options(self) -> None:
+        return None  # audio does not compress; per-message deflate only costs CPU
+
+    # -- connection -----------------------------------------------------------
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        assert self.principal is not None and self.options is not None
+        self.session = Session(self.context.session_services, self.principal, self.options,
+                               send=self._send, close=self.close)
+        self.context.sessions.add(self.session)
+        self.session.start()
+
+    def on_message(self, message: str | bytes) -> None:
+        assert self.session is not None
+        if isinstance(message, bytes):
+            self.session.on_audio(message)
+        else:
+            self.session.on_text(message)
+
+    def on_close(self) -> None:
+        if self.session is not None:
+            session = self.session
+            session.on_connection_closed()
+            session.when_ended(lambda: self._release(session))
+
+    def on_finish(self) -> None:
+        # Also called after a successful upgrade (status 101); only a handshake
+        # that failed after prepare() reserved a slot still holds one here.
+        if self.get_status() != 101 and self._slot_held:
+            self._release(None)
+
+    def _release(self, session: Session | None) -> None:
+        if self._slot_held and self.principal is not None:
+            self._slot_held = False
+            self.context.limits.release(self.principal.sub)
+        if session is not None:
+            self.context.sessions.discard(session)
+
+    def _send(self, message: str) -> None:
+        try:
+            self.write_message(message)
+        except WebSocketClosedError:
+            log.debug("client gone before a message could be sent")

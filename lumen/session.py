@@ -1,0 +1,268 @@
+"""One live transcription session, and the limits on how many may run.
+
+A :class:`Session` owns the audio pipeline of one WebSocket connection::
+
+    bytes ─► AudioDecoder ─► StreamResampler ─► VadSegmenter ─► StreamingRecognizer ─► events
+                                                              └► (diarization, when enabled)
+
+and turns the pipeline's events into protocol messages.  It knows nothing of
+Tornado: the handler gives it a ``send`` and a ``close`` callable.
+
+Ending a session always goes the same way, whatever the reason (client
+``end``, idle timeout, token expiry, bad audio, client gone): everything
+already received is decoded, resampled, segmented and recognised, its finals
+are sent (if anyone is still listening), then ``error`` (for abnormal ends),
+``session.ended`` and the close.  Nothing accepted is dropped.
+
+Thread-safety: a session lives on the IOLoop thread; only inference runs
+elsewhere (in the engine's executor).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from lumen import protocol
+from lumen.asr.engine import DecodeOptions, WhisperEngine
+from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent
+from lumen.audio.decoder import AudioDecoder, RawFormat
+from lumen.audio.resampler import StreamResampler
+from lumen.audio.vad import VadOptions, VadSegmenter
+from lumen.auth import Principal
+from lumen.config import Settings
+from lumen.errors import (AudioFormatError, BadRequestError, CapacityError, LumenError,
+                          SessionPolicyError, UserLimitError)
+
+log = logging.getLogger(__name__)
+
+TARGET_RATE = 16000
+
+
+class SessionLimits:
+    """Counts live sessions per server and per user (``sub``); used at the handshake."""
+
+    def __init__(self, max_sessions: int, max_per_user: int) -> None:
+        self.max_sessions = max_sessions
+        self.max_per_user = max_per_user
+        self._per_user: Counter[str] = Counter()
+
+    @property
+    def active(self) -> int:
+        return sum(self._per_user.values())
+
+    def acquire(self, sub: str) -> None:
+        """Reserve a slot for ``sub`` or raise :class:`CapacityError` / :class:`UserLimitError`."""
+        if self.active >= self.max_sessions:
+            raise CapacityError(f"server is at its limit of {self.max_sessions} sessions; retry later")
+        if self._per_user[sub] >= self.max_per_user:
+            raise UserLimitError(f"user already has {self.max_per_user} open sessions")
+        self._per_user[sub] += 1
+
+    def release(self, sub: str) -> None:
+        self._per_user[sub] -= 1
+        if self._per_user[sub] <= 0:
+            del self._per_user[sub]
+
+
+@dataclass
+class SessionServices:
+    """What a session needs from the server, shared by all sessions."""
+
+    settings: Settings
+    engine: WhisperEngine
+    model_name: str
+
+
+class Session:
+    """See the module docstring."""
+
+    def __init__(self, services: SessionServices, principal: Principal,
+                 options: protocol.SessionOptions, send: Callable[[str], None],
+                 close: Callable[[int, str], None]) -> None:
+        self.id = uuid.uuid4().hex
+        self.principal = principal
+        self.options = options
+        self._services = services
+        self._settings = services.settings
+        self._send_raw = send
+        self._close_raw = close
+        self._connected = True
+        self._ending: asyncio.Task[None] | None = None
+        raw = RawFormat(encoding=options.encoding, sample_rate=options.sample_rate,
+                        channels=options.channels)
+        self._decoder = AudioDecoder(raw)
+        self._resampler: StreamResampler | None = None
+        self._decoded_samples = 0
+        self._vad = VadSegmenter(VadOptions(aggressiveness=self._settings.vad_aggressiveness,
+                                            endpoint_silence=self._settings.endpoint_silence))
+        language = options.language
+        self._recognizer = StreamingRecognizer(
+            services.engine,
+            DecodeOptions(language=language),
+            StreamingOptions(interim_results=options.interim_results,
+                             partial_interval=self._settings.partial_interval,
+                             max_segment=self._settings.max_segment,
+                             max_lag=self._settings.max_lag),
+            emit=self._on_transcript,
+            on_failure=self._on_recognizer_failure)
+        self._loop = asyncio.get_running_loop()
+        self._started = time.monotonic()
+        self._timers: list[asyncio.TimerHandle] = []
+        self._idle: asyncio.TimerHandle | None = None
+        self._arm_timers()
+        self.ended = asyncio.Event()
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> None:
+        """Send ``session.started``: the first message of every session."""
+        config = self.options.to_dict()
+        self._send(protocol.session_started(self.id, self.principal.sub, self._services.model_name,
+                                            config, self.principal.expires_at))
+        log.info("session started", extra={"session_id": self.id, "user": self.principal.sub})
+
+    def _arm_timers(self) -> None:
+        settings = self._settings
+        remaining_token = self.principal.expires_at - time.time()
+        self._timers.append(self._loop.call_later(
+            max(0.0, remaining_token),
+            self._policy_end, "token_expired", "the token expired; reconnect with a fresh token"))
+        self._timers.append(self._loop.call_later(
+            settings.max_session_seconds,
+            self._policy_end, "session_too_long",
+            f"sessions are limited to {settings.max_session_seconds:.0f} s"))
+        self._touch()
+
+    def _touch(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+        self._idle = self._loop.call_later(
+            self._settings.idle_timeout, self._policy_end, "idle_timeout",
+            f"no audio or keepalive for {self._settings.idle_timeout:.0f} s")
+
+    def _policy_end(self, code: str, message: str) -> None:
+        self.end(SessionPolicyError(code, message))
+
+    def when_ended(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the session has fully ended (finals processed)."""
+        waiter = self._loop.create_task(self.ended.wait())
+        waiter.add_done_callback(lambda _: callback())
+
+    # -- inputs from the handler ----------------------------------------------
+    def on_audio(self, data: bytes) -> None:
+        """A binary frame: decode, resample, segment, recognise (asynchronously)."""
+        if self._ending is not None:
+            return
+        self._touch()
+        if len(data) > self._settings.max_frame_bytes:
+            self.end(SessionPolicyError(
+                "frame_too_large", f"audio frame of {len(data)} bytes exceeds the limit of "
+                f"{self._settings.max_frame_bytes} bytes", protocol.CLOSE_TOO_BIG))
+            return
+        try:
+            self._push(self._decoder.feed(data))
+        except AudioFormatError as exc:
+            self.end(exc)
+            return
+        if self._recognizer.overloaded:
+            self.end(SessionPolicyError(
+                "overloaded", f"transcription is more than {self._settings.max_lag:.0f} s behind "
+                "the audio; the server is overloaded", protocol.CLOSE_OVERLOADED))
+
+    def on_text(self, text: str) -> None:
+        """A text frame: a control message."""
+        if self._ending is not None:
+            return
+        try:
+            kind = protocol.parse_client_message(text)
+        except BadRequestError as exc:
+            # A malformed control message does not cost the client its session.
+            self._send(protocol.error("bad_message", str(exc)))
+            return
+        self._touch()
+        if kind == "finalize":
+            self._recognizer.finalize()
+        elif kind == "end":
+            self.end(None, reason="client_end")
+
+    def on_connection_closed(self) -> None:
+        """The client went away: finish its audio silently."""
+        self._connected = False
+        self.end(None, reason="client_closed")
+
+    # -- the pipeline ---------------------------------------------------------
+    def _push(self, pcm: np.ndarray) -> None:
+        if pcm.size == 0:
+            return
+        self._decoded_samples += pcm.size
+        if self._resampler is None:
+            assert self._decoder.sample_rate is not None
+            self._resampler = StreamResampler(self._decoder.sample_rate, TARGET_RATE)
+        self._feed16k(self._resampler.process(pcm))
+
+    def _feed16k(self, audio: np.ndarray) -> None:
+        if audio.size:
+            self._recognizer.push(audio, self._vad.feed(audio))
+
+    async def _on_transcript(self, event: TranscriptEvent) -> None:
+        words = [{"text": w.text.strip(), "start": protocol.t(w.start), "end": protocol.t(w.end),
+                  "confidence": round(w.probability, 3)} for w in event.words]
+        self._send(protocol.transcript(self.id, event.segment_id, event.is_final, event.text,
+                                       event.start, event.end, None, words, event.language,
+                                       event.lag))
+
+    def _on_recognizer_failure(self, exc: BaseException) -> None:
+        self.end(LumenError(f"transcription failed: {exc}"))
+
+    # -- ending ---------------------------------------------------------------
+    @property
+    def audio_seconds(self) -> float:
+        rate = self._decoder.sample_rate
+        return self._decoded_samples / rate if rate else 0.0
+
+    def end(self, error: LumenError | None, reason: str | None = None) -> None:
+        """Start ending the session (idempotent); see the module docstring."""
+        if self._ending is None:
+            self._ending = self._loop.create_task(self._end(error, reason or (error.code if error else "end")))
+
+    async def _end(self, error: LumenError | None, reason: str) -> None:
+        for timer in [*self._timers, self._idle]:
+            if timer is not None:
+                timer.cancel()
+        try:
+            if not isinstance(error, AudioFormatError):
+                self._flush_input()
+            await self._recognizer.finish()
+        except AudioFormatError as exc:
+            error = error or exc
+            await self._recognizer.finish()
+        except Exception as exc:  # the recognizer already reported it
+            log.debug("recognizer ended with %r", exc, extra={"session_id": self.id})
+            error = error or LumenError(f"transcription failed: {exc}")
+        if error is not None:
+            self._send(protocol.error(error.code, str(error)))
+        self._send(protocol.session_ended(self.id, self.audio_seconds, self._recognizer.segments, reason))
+        code = error.close_code if error is not None else protocol.CLOSE_NORMAL
+        if self._connected:
+            self._close_raw(code, reason)
+        log.info("session ended: %s, %.3f s of audio, %d segments", reason, self.audio_seconds,
+                 self._recognizer.segments, extra={"session_id": self.id})
+        self.ended.set()
+
+    def _flush_input(self) -> None:
+        """Push out what the decoder and resampler still hold; close open speech."""
+        self._push(self._decoder.finish())
+        if self._resampler is not None:
+            self._feed16k(self._resampler.flush())
+        self._recognizer.push(np.zeros(0, dtype=np.float32), self._vad.flush())
+
+    def _send(self, message: str) -> None:
+        if self._connected:
+            self._send_raw(message)
