@@ -1,0 +1,141 @@
+"""Support for end-to-end tests: a real Lumen server on loopback, in its own thread and IOLoop.
+
+Clients in the tests are real WebSocket clients (``lumen.client``) running in
+the test's own event loop; only the model is shared between servers, to load
+it once per test run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import threading
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+from lumen.asr.engine import WhisperEngine
+from lumen.client import Event, LumenClient, Transcript, stream_file
+from lumen.config import Settings
+from lumen.server.app import build_context, make_app
+from lumen.server.context import ServerContext
+
+SECRET = "e2e-secret-" + "x" * 32
+
+
+class LiveServer:
+    """Runs the app on 127.0.0.1:<free port> until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, engine: WhisperEngine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.context: ServerContext | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lumen-test-server", daemon=True)
+        sock, self.port = bind_unused_port()
+        self._sock = sock
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/transcribe"
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self._loop)
+        self.context = build_context(self.settings, engine=self.engine)
+        self._server = HTTPServer(make_app(self.context))
+        self._server.add_sockets([self._sock])
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.close()
+
+    def start(self) -> "LiveServer":
+        self._thread.start()
+        assert self._ready.wait(30), "server did not start"
+        return self
+
+    def call(self, fn: Any) -> Any:
+        """Run ``fn()`` on the server's loop and return its result (for inspecting state)."""
+        assert self._loop is not None
+        future: asyncio.Future[Any] = asyncio.run_coroutine_threadsafe(_call(fn), self._loop)
+        return future.result(10)
+
+    def wait_idle(self, timeout: float = 60.0) -> None:
+        """Wait until no session is open any more."""
+        deadline = time.monotonic() + timeout
+        while self.call(lambda: self.context.limits.active) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._server.stop)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+async def _call(fn: Any) -> Any:
+    return fn()
+
+
+def wav_bytes(audio: np.ndarray, rate: int, channels: int = 1) -> bytes:
+    """float32 samples (frames × channels) as a 16-bit WAV file."""
+    pcm = np.clip(audio * 32768, -32768, 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    with wave.open(str(path)) as wav:
+        data = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+        return data, wav.getframerate()
+
+
+async def collect(client: LumenClient) -> list[Event]:
+    """Every event of a session until the connection closes."""
+    return [event async for event in client.events()]
+
+
+async def stream_session(url: str, token: str, data: bytes, bytes_per_second: float,
+                         options: dict[str, Any] | None = None, chunk_seconds: float = 1.0,
+                         realtime: bool = False) -> tuple[LumenClient, list[Event]]:
+    """Open a session, stream ``data``, send ``end``, return every event."""
+    client = await LumenClient.connect(url, token, options)
+    receiver = asyncio.ensure_future(collect(client))
+    await stream_file(client, data, bytes_per_second, chunk_seconds, realtime)
+    await client.end()
+    events = await asyncio.wait_for(receiver, 120)
+    return client, events
+
+
+def finals(events: list[Event]) -> list[Transcript]:
+    return [e for e in events if isinstance(e, Transcript) and e.is_final]
+
+
+def final_text(events: list[Event]) -> str:
+    return " ".join(e.text for e in finals(events) if e.text)
+
+
+def normalize(text: str) -> str:
+    """Lower-case, punctuation stripped, single spaces (for WER)."""
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def wer(reference: str, hypothesis: str) -> float:
+    return jiwer.wer(normalize(reference), normalize(hypothesis))

@@ -1,0 +1,186 @@
+"""Full live sessions over a real server with the real model and real audio."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import numpy as np
+import pytest
+import soxr
+from support import (SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes,
+                     wer)
+
+from lumen.auth import mint_token
+from lumen.client import Closed, LumenClient, ServerError, SessionEnded, Transcript
+
+JFK_MAX_WER = 0.10
+
+
+@pytest.fixture(scope="module")
+def jfk(testdata):
+    audio, rate = read_wav(testdata / "jfk.wav")
+    return audio, rate, (testdata / "jfk.txt").read_text()
+
+
+def check_session(events, reference, audio_seconds):
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and ended[0].reason == "client_end"
+    assert ended[0].audio_seconds == pytest.approx(audio_seconds, abs=0.001)
+    assert isinstance(events[-1], Closed) and events[-1].code == 1000
+    assert not [e for e in events if isinstance(e, ServerError)]
+    text = final_text(events)
+    assert wer(reference, text) <= JFK_MAX_WER, text
+    segments = finals(events)
+    ids = [s.segment_id for s in segments]
+    assert ids == sorted(set(ids)), "segment ids are unique and increasing"
+    previous_end = 0.0
+    for segment in segments:
+        assert segment.words, segment
+        assert segment.start <= segment.end <= audio_seconds + 0.05
+        for word in segment.words:
+            assert previous_end - 0.05 <= word.start <= word.end <= audio_seconds + 0.05
+            assert 0.0 <= word.confidence <= 1.0
+            previous_end = word.end
+    return segments
+
+
+@pytest.mark.parametrize("realtime", [True, False], ids=["realtime", "fast"])
+def test_jfk_wav_in_one_second_chunks(server, token, jfk, realtime):
+    audio, rate, reference = jfk
+    data = wav_bytes(audio, rate)
+    _, events = asyncio.run(stream_session(server.url, token, data, rate * 2, chunk_seconds=1.0,
+                                           realtime=realtime))
+    segments = check_session(events, reference, audio.size / rate)
+    # "ask not what your country can do for you" is in the second half.
+    country = [w for s in segments for w in s.words if "country" in w.text.lower()]
+    assert country and all(5.0 <= w.start <= 10.5 for w in country)
+    if realtime:
+        partials = [e for e in events if isinstance(e, Transcript) and not e.is_final]
+        assert len(partials) >= 3, "partials come at least every second or so of speech"
+
+
+@pytest.mark.parametrize("rate,channels", [(8000, 1), (44100, 2)])
+def test_raw_pcm_other_rates_same_words(server, token, jfk, rate, channels):
+    audio, source_rate, reference = jfk
+    converted = soxr.resample(audio, source_rate, rate, "HQ").astype(np.float32)
+    if channels == 2:
+        converted = np.stack([converted, converted * 0.5], axis=1)
+    pcm = np.clip(converted * 32768, -32768, 32767).astype("<i2").tobytes()
+    options = {"sample_rate": rate, "channels": channels, "encoding": "pcm_s16le"}
+    _, events = asyncio.run(stream_session(server.url, token, pcm, rate * channels * 2, options,
+                                           chunk_seconds=0.5))
+    check_session(events, reference, audio.size / source_rate)
+
+
+def test_finalize_then_end(server, token, jfk):
+    audio, rate, reference = jfk
+    data = wav_bytes(audio, rate)
+
+    async def scenario():
+        client = await LumenClient.connect(server.url, token, {"interim_results": False})
+        receiver = asyncio.ensure_future(collect(client))
+        half = len(data) // 2
+        await client.send_audio(data[:half])
+        await client.finalize()
+        await client.send_audio(data[half:])
+        await client.end()
+        return await receiver
+
+    events = asyncio.run(scenario())
+    assert not [e for e in events if isinstance(e, Transcript) and not e.is_final]
+    assert len(finals(events)) >= 2, "finalize turned the first half into a final"
+    assert wer(reference, final_text(events)) <= 0.25  # a cut mid-word may cost a word
+
+
+def test_idle_timeout_closes_1008(make_server, jfk):
+    idle = make_server(idle_timeout=1.0)
+    audio, rate, _ = jfk
+
+    async def scenario():
+        client = await LumenClient.connect(idle.url, mint_token(SECRET, sub="idle"))
+        await client.send_audio(wav_bytes(audio[: rate * 3], rate))
+        return await asyncio.wait_for(collect(client), 60)
+
+    events = asyncio.run(scenario())
+    errors = [e for e in events if isinstance(e, ServerError)]
+    assert errors and errors[0].code == "idle_timeout"
+    assert finals(events), "the audio sent before the timeout is still transcribed"
+    assert isinstance(events[-1], Closed) and events[-1].code == 1008
+
+
+def test_oversized_frame_1009(make_server, token):
+    small = make_server(max_frame_bytes=64 * 1024)
+
+    async def scenario():
+        client = await LumenClient.connect(small.url, token)
+        await client.send_audio(b"\0" * (100 * 1024))
+        return await asyncio.wait_for(collect(client), 30)
+
+    events = asyncio.run(scenario())
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["frame_too_large"]
+    assert events[-1].code == 1009
+
+
+def test_garbage_audio_1007_and_server_keeps_serving(server, token, jfk):
+    async def scenario():
+        client = await LumenClient.connect(server.url, token)
+        await client.send_audio(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + b"\xff" * 16 + b"junk")
+        return await asyncio.wait_for(collect(client), 30)
+
+    events = asyncio.run(scenario())
+    errors = [e for e in events if isinstance(e, ServerError)]
+    assert errors and errors[0].code == "invalid_audio" and errors[0].message
+    assert events[-1].code == 1007
+    audio, rate, reference = jfk
+    _, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2))
+    check_session(events, reference, audio.size / rate)
+
+
+def test_bad_text_message_keeps_session(server, token, jfk):
+    audio, rate, reference = jfk
+
+    async def scenario():
+        client = await LumenClient.connect(server.url, token)
+        receiver = asyncio.ensure_future(collect(client))
+        await client.connection.write_message("not json")
+        await client.connection.write_message('{"type": "dance"}')
+        await client.send_control("keepalive")
+        await client.send_audio(wav_bytes(audio, rate))
+        await client.end()
+        return await receiver
+
+    events = asyncio.run(scenario())
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["bad_message", "bad_message"]
+    assert wer(reference, final_text(events)) <= JFK_MAX_WER
+
+
+def test_token_expiry_flushes_then_1008(server, jfk):
+    audio, rate, _ = jfk
+    token = mint_token(SECRET, sub="short-lived", ttl=3)
+
+    async def scenario():
+        client = await LumenClient.connect(server.url, token)
+        await client.send_audio(wav_bytes(audio[: rate * 3], rate))
+        return await asyncio.wait_for(collect(client), 60)
+
+    events = asyncio.run(scenario())
+    assert finals(events), "audio received before expiry is transcribed"
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["token_expired"]
+    assert events[-1].code == 1008
+
+
+def test_client_that_just_closes_is_processed_quietly(server, token, jfk, caplog):
+    audio, rate, _ = jfk
+    caplog.set_level(logging.INFO)
+
+    async def scenario():
+        client = await LumenClient.connect(server.url, token)
+        await client.send_audio(wav_bytes(audio, rate))
+        client.close()
+    asyncio.run(scenario())
+    server.wait_idle()
+    ended = [r for r in caplog.records if "session ended" in r.getMessage()]
+    assert ended and "client_closed" in ended[-1].getMessage()
+    assert "11.000 s of audio" in ended[-1].getMessage()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
