@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lumen.config import Settings, load_settings, settings_markdown
@@ -64,3 +66,9 @@ def test_every_setting_documented():
     table = settings_markdown()
     for name in Settings.__dataclass_fields__:
         assert f"`LUMEN_{name.upper()}`" in table
+
+
+def test_configuration_doc_is_current():
+    """docs/configuration.md carries the generated table (python -m lumen.config)."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    assert settings_markdown() in doc
