@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Live pipeline benchmark: real audio over N concurrent real-time sessions.
+
+Starts ``lumen serve`` as a subprocess on a free loopback port, streams the
+test recordings at real-time pace over N concurrent sessions, and prints:
+
+* final latency p50/p95 — from the moment the last audio sample of a segment
+  (its ``end``) was sent to the arrival of its final;
+* partial cadence — median seconds between consecutive partials of a segment;
+* streaming WER, and one-shot WER of the same files (bare whisper.cpp);
+* server CPU seconds per audio second (RTF), CPU %, peak RSS;
+* the bare whisper.cpp time for the same audio, so the overhead is a ratio.
+
+Usage::
+
+    python scripts/bench_live.py --sessions 1,2,4 [--files jfk.wav,sample.wav] [--model tiny.en]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jiwer
+import numpy as np
+
+from lumen.asr.engine import DecodeOptions, WhisperEngine
+from lumen.asr.models import resolve_model
+from lumen.auth import mint_token
+from lumen.client import LumenClient, SessionEnded, Transcript, wav_bytes_per_second
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTDATA = ROOT.parent / "shared" / "testdata"
+SECRET = "bench-secret-" + "y" * 40
+CHUNK_SECONDS = 0.1
+
+
+def normalize(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def reference_text(name: str) -> str:
+    stem = name.rsplit(".", 1)[0]
+    if (TESTDATA / f"{stem}.txt").exists():
+        return (TESTDATA / f"{stem}.txt").read_text()
+    lines = (TESTDATA / f"{stem}.stm").read_text().splitlines()
+    rows = sorted((float(l.split()[3]), " ".join(l.split()[5:])) for l in lines if l.strip())
+    return " ".join(text for _, text in rows)
+
+
+@dataclass
+class SessionResult:
+    latencies: list[float] = field(default_factory=list)
+    cadences: list[float] = field(default_factory=list)
+    text: str = ""
+    audio_seconds: float = 0.0
+
+
+async def run_session(url: str, name: str) -> SessionResult:
+    data = (TESTDATA / name).read_bytes()
+    rate = wav_bytes_per_second(data)
+    client = await LumenClient.connect(url, mint_token(SECRET, sub=f"bench-{os.getpid()}-{id(data)}"))
+    result = SessionResult()
+    sent_at: list[tuple[float, float]] = []  # (audio seconds covered, wall time sent)
+    header = data.find(b"data") + 8  # the test WAVs are PCM with the data chunk last
+
+    async def send() -> None:
+        chunk = int(rate * CHUNK_SECONDS)
+        began = time.monotonic()
+        await client.send_audio(data[:header])
+        for i, offset in enumerate(range(header, len(data), chunk)):
+            await client.send_audio(data[offset:offset + chunk])
+            sent_at.append(((offset + chunk - header) / rate, time.monotonic()))
+            await asyncio.sleep(max(0.0, began + (i + 1) * CHUNK_SECONDS - time.monotonic()))
+        await client.end()
+
+    sender = asyncio.ensure_future(send())
+    last_partial: dict[int, float] = {}
+    finals: list[str] = []
+    async for event in client.events():
+        now = time.monotonic()
+        if isinstance(event, Transcript) and not event.is_final:
+            if event.segment_id in last_partial:
+                result.cadences.append(now - last_partial[event.segment_id])
+            last_partial[event.segment_id] = now
+        elif isinstance(event, Transcript) and event.text:
+            finals.append(event.text)
+            sent = next((t for covered, t in sent_at if covered >= event.end), None)
+            if sent is not None:
+                result.latencies.append(now - sent)
+        elif isinstance(event, SessionEnded):
+            result.audio_seconds = event.audio_seconds
+    await sender
+    result.text = " ".join(finals)
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def proc_stats(pid: int) -> tuple[float, int]:
+    """(CPU seconds, RSS bytes) of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    return cpu, rss
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def bare_whisper(model: str, files: list[str], threads: int) -> tuple[float, float, dict[str, str]]:
+    """One-shot whisper.cpp over each file: (seconds, audio seconds, texts)."""
+    import wave
+
+    engine = WhisperEngine(resolve_model(model), contexts=1, threads=threads)
+    total, audio_total, texts = 0.0, 0.0, {}
+    try:
+        for name in files:
+            with wave.open(str(TESTDATA / name)) as wav:
+                audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+            began = time.perf_counter()
+            texts[name] = engine.transcribe(audio, DecodeOptions()).text
+            total += time.perf_counter() - began
+            audio_total += audio.size / 16000
+    finally:
+        engine.close()
+    return total, audio_total, texts
+
+
+async def run_level(url: str, files: list[str], sessions: int) -> list[tuple[str, SessionResult]]:
+    names = [files[i % len(files)] for i in range(sessions)]
+    results = await asyncio.gather(*(run_session(url, name) for name in names))
+    return list(zip(names, results))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", default="1,2,4", help="comma-separated concurrency levels")
+    parser.add_argument("--files", default="jfk.wav,sample.wav")
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    files = args.files.split(",")
+    levels = [int(n) for n in args.sessions.split(",")]
+
+    bare_seconds, bare_audio, bare_texts = bare_whisper(args.model, files, args.threads)
+    one_shot_wer = statistics.mean(jiwer.wer(normalize(reference_text(f)), normalize(bare_texts[f]))
+                                   for f in files)
+
+    port = free_port()
+    env = dict(os.environ, LUMEN_JWT_SECRET=SECRET, LUMEN_MAX_SESSIONS_PER_USER="64",
+               LUMEN_MAX_SESSIONS="64")
+    server = subprocess.Popen([sys.executable, "-m", "lumen.cli", "--log-level", "WARNING", "serve",
+                               "--host", "127.0.0.1", "--port", str(port), "--model", args.model,
+                               "--threads", str(args.threads)], env=env)
+    try:
+        url = f"ws://127.0.0.1:{port}/ws/transcribe"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit("server did not start")
+                time.sleep(0.2)
+        rows = []
+        for n in levels:
+            cpu0, _ = proc_stats(server.pid)
+            wall0 = time.monotonic()
+            results = asyncio.run(run_level(url, files, n))
+            wall = time.monotonic() - wall0
+            cpu1, rss = proc_stats(server.pid)
+            latencies = [x for _, r in results for x in r.latencies]
+            cadences = [x for _, r in results for x in r.cadences]
+            audio = sum(r.audio_seconds for _, r in results)
+            stream_wer = statistics.mean(jiwer.wer(normalize(reference_text(name)), normalize(r.text))
+                                         for name, r in results)
+            rows.append((n, percentile(latencies, 50), percentile(latencies, 95),
+                         statistics.median(cadences) if cadences else float("nan"),
+                         stream_wer, (cpu1 - cpu0) / audio, 100 * (cpu1 - cpu0) / wall, rss / 2**20))
+    finally:
+        server.terminate()
+        server.wait(60)
+
+    print(f"\nmodel {args.model}, {args.threads} threads, files {', '.join(files)}, "
+          f"chunks of {CHUNK_SECONDS * 1000:.0f} ms at real-time pace\n")
+    print(f"bare whisper.cpp one-shot: {bare_seconds:.2f} s for {bare_audio:.1f} s of audio "
+          f"(RTF {bare_seconds / bare_audio:.3f}), WER {one_shot_wer:.3f}\n")
+    header = ("sessions", "final p50 s", "final p95 s", "partial every s", "stream WER",
+              "WER vs one-shot", "server RTF", "vs bare", "CPU %", "RSS MiB")
+    print(" | ".join(header))
+    print(" | ".join("---" for _ in header))
+    for n, p50, p95, cadence, swer, rtf, cpu, rss in rows:
+        relative = (swer - one_shot_wer) / one_shot_wer if one_shot_wer else float("nan")
+        print(f"{n} | {p50:.3f} | {p95:.3f} | {cadence:.2f} | {swer:.3f} | {relative:+.1%} | "
+              f"{rtf:.3f} | {rtf / (bare_seconds / bare_audio):.2f}x | {cpu:.0f} | {rss:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
