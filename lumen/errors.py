@@ -35,6 +35,12 @@ class ModelError(LumenError):
     code = "model_error"
 
 
+class DiarizationError(LumenError):
+    """The speaker encoder's weights cannot be found or loaded."""
+
+    code = "diarization_error"
+
+
 class AuthError(LumenError):
     """The handshake's credentials are refused; ``status`` is the HTTP status."""
 

@@ -1,0 +1,385 @@
+"""Live speaker diarization of one session, and the shared service that runs it.
+
+Speech regions (from the VAD) arrive with :meth:`SessionDiarizer.add_speech`.
+Each region is cut into windows (``window`` seconds every ``hop`` seconds,
+plus one window aligned to the region's end, or the whole region when it is
+shorter than a window but at least ``min_window``).  :meth:`~SessionDiarizer.update`
+embeds the new windows and, every ``recluster_every`` seconds of new speech,
+re-clusters the history (:mod:`lumen.diarization.clustering`); in between,
+new windows join the nearest known speaker.  Names stay stable across
+re-clusterings (:func:`lumen.diarization.tracker.stable_names`).
+
+Each window speaks for the time nearest its centre; speech not covered by a
+window yet (the tail of a region still growing, regions shorter than
+``min_window``) and pauses between regions take the nearest speaker's name.
+So :meth:`~SessionDiarizer.speaker_turns` answers at once for any time range
+and never waits for diarization: names are provisional and ``update``
+reports the ranges whose name changed, for the session to correct what it
+already sent.
+
+Threading: ``add_speech``, ``end_speech`` and ``speaker_turns`` are cheap
+and may be called from the event loop while ``update`` or ``finish`` runs in
+a worker thread; ``update``/``finish`` of one session must not overlap
+(:class:`Diarizer` runs them in its pool; a second concurrent call raises
+``RuntimeError``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from lumen.diarization.clustering import cluster
+from lumen.diarization.embedder import SAMPLE_RATE, SpeakerEmbedder
+from lumen.diarization.options import DiarizationOptions
+from lumen.diarization.tracker import (LabelChange, Turn, changes, merge_turns, speaker_name, stable_names,
+                                       turns_between)
+
+log = logging.getLogger(__name__)
+
+#: Pieces of audio this close (in samples) to the end of the open region continue it.
+_CONTIGUOUS_SAMPLES = 2
+
+
+@dataclass
+class _Region:
+    """One speech region: where it is, the audio still needed to cut windows, its windows."""
+
+    start: int
+    end: int
+    audio: np.ndarray | None  # None once closed and fully cut
+    audio_start: int
+    next_window: int
+    closed: bool = False
+    windows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _History:
+    """Averaged embeddings standing for one speaker's windows older than the history."""
+
+    sums: np.ndarray
+    counts: np.ndarray
+    total: int = 0
+
+    def add(self, embedding: np.ndarray) -> None:
+        slot = self.total % len(self.counts)
+        self.sums[slot] += embedding
+        self.counts[slot] += 1
+        self.total += 1
+
+    def merge(self, other: _History) -> None:
+        self.sums += other.sums
+        self.counts += other.counts
+        self.total += other.total
+
+    def representatives(self) -> np.ndarray:
+        used = self.sums[self.counts > 0]
+        return used / np.linalg.norm(used, axis=1, keepdims=True)
+
+
+class SessionDiarizer:
+    """Speaker labels for one live session.  See the module docstring for threading."""
+
+    def __init__(self, embedder: SpeakerEmbedder, options: DiarizationOptions = DiarizationOptions()) -> None:
+        self.options = options
+        self._embedder = embedder
+        self._window = round(options.window * SAMPLE_RATE)
+        self._hop = round(options.hop * SAMPLE_RATE)
+        self._min_window = round(options.min_window * SAMPLE_RATE)
+        self._recluster_samples = round(options.recluster_every * SAMPLE_RATE)
+        # shared with the event loop: guarded by _lock
+        self._lock = threading.Lock()
+        # (start, audio), or (end or None, None) for the end of a region
+        self._incoming: list[tuple[int | None, np.ndarray | None]] = []
+        self._received_end = 0
+        self._queried_until = 0.0
+        self._turns: list[Turn] = []
+        # owned by update()
+        self._running = threading.Lock()
+        self._regions: list[_Region] = []
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._embeddings: list[np.ndarray] = []  # of active windows: index - self._frozen
+        self._names: list[str | None] = []
+        self._frozen = 0
+        self._history: dict[str, _History] = {}
+        self._since_recluster = 0
+        self._clustered = False
+
+    # --- event-loop side ------------------------------------------------------
+
+    def add_speech(self, start: float, audio: np.ndarray) -> None:
+        """Queue 16 kHz float32 speech starting at ``start`` seconds of session audio.
+
+        Pieces come in time order.  A piece starting where the previous one
+        ended continues its region; a later start begins a new region.
+        """
+        first = round(start * SAMPLE_RATE)
+        samples = np.array(audio, dtype=np.float32, copy=True).reshape(-1)
+        with self._lock:
+            if first < self._received_end - _CONTIGUOUS_SAMPLES:
+                raise ValueError(f"speech at {start:.3f} s overlaps audio already added")
+            self._incoming.append((first, samples))
+            self._received_end = max(self._received_end, first + len(samples))
+
+    def end_speech(self, end: float | None = None) -> None:
+        """The current speech region is over; it ends at ``end`` seconds when given
+        (a VAD reports the end of speech after some silence was already added).
+        Its last window is cut at the next update."""
+        last = round(end * SAMPLE_RATE) if end is not None else None
+        with self._lock:
+            self._incoming.append((last, None))
+
+    def speaker_turns(self, start: float, end: float) -> list[Turn]:
+        """Current best ``(start, end, name)`` turns covering ``[start, end]`` seconds.
+
+        Empty until the first window has been labelled.  Times outside known
+        speech take the nearest speaker; call again after ``update`` reports
+        changes to get the corrected names.
+        """
+        with self._lock:
+            self._queried_until = max(self._queried_until, end)
+            turns = self._turns
+        return turns_between(turns, start, end)
+
+    @property
+    def speakers(self) -> list[str]:
+        """Names currently in use, sorted."""
+        with self._lock:
+            return sorted({name for _, _, name in self._turns})
+
+    # --- worker side ------------------------------------------------------------
+
+    def update(self) -> list[LabelChange]:
+        """Embed new windows, re-cluster when due; the already-queried ranges whose name changed."""
+        return self._run(final=False)
+
+    def finish(self) -> list[LabelChange]:
+        """End of stream: close the open region and re-cluster everything once more."""
+        self.end_speech()
+        return self._run(final=True)
+
+    def _run(self, final: bool) -> list[LabelChange]:
+        if not self._running.acquire(blocking=False):
+            raise RuntimeError("update() of one session must not run concurrently")
+        try:
+            with self._lock:
+                incoming, self._incoming = self._incoming, []
+            for start, audio in incoming:
+                self._receive(start, audio)
+            fresh = self._cut_windows()
+            if fresh:
+                self._embeddings.extend(self._embedder.embed(fresh))
+            due = self._since_recluster >= self._recluster_samples or not self._clustered or final
+            if self._names and (due or None in self._names):
+                if due:
+                    self._recluster()
+                else:
+                    self._assign_to_nearest()
+            self._freeze_old_windows()
+            turns = self._build_turns()
+            with self._lock:
+                old, self._turns = self._turns, turns
+                until = max(self._queried_until, old[-1][1] if old else 0.0)
+            return changes(old, turns, until)
+        finally:
+            self._running.release()
+
+    def _receive(self, start: int | None, audio: np.ndarray | None) -> None:
+        region = self._regions[-1] if self._regions else None
+        if audio is None:
+            if region is not None and not region.closed:
+                region.closed = True
+                if start is not None and start < region.end:
+                    region.end = max(start, region.start)
+                    if region.audio is not None:
+                        region.audio = region.audio[:max(0, region.end - region.audio_start)]
+            return
+        assert start is not None
+        self._since_recluster += len(audio)
+        if region is not None and not region.closed and abs(start - region.end) <= _CONTIGUOUS_SAMPLES:
+            region.audio = np.concatenate([region.audio, audio])
+            region.end = region.audio_start + len(region.audio)
+            return
+        if region is not None:
+            region.closed = True
+        self._regions.append(_Region(start, start + len(audio), audio, start, start))
+
+    def _cut_windows(self) -> list[np.ndarray]:
+        """Cut every window that is now complete; returns their audio, registers them."""
+        fresh: list[np.ndarray] = []
+        for region in self._regions:
+            if region.audio is None:
+                continue
+            spans = []
+            while region.next_window + self._window <= region.end:
+                spans.append((region.next_window, region.next_window + self._window))
+                region.next_window += self._hop
+            if region.closed:
+                covered = spans[-1][1] if spans else (self._ends[region.windows[-1]] if region.windows else None)
+                if covered is None:
+                    if region.end - region.start >= self._min_window:
+                        spans.append((region.start, region.end))
+                elif region.end - covered >= self._hop // 4:
+                    spans.append((region.end - self._window, region.end))
+            for a, b in spans:
+                fresh.append(region.audio[a - region.audio_start:b - region.audio_start])
+                region.windows.append(len(self._starts))
+                self._starts.append(a)
+                self._ends.append(b)
+                self._names.append(None)
+            if region.closed:
+                region.audio = None
+            else:  # keep what later windows, and the end-aligned last one, need
+                keep = max(region.start, min(region.next_window, region.end - self._window))
+                region.audio = region.audio[keep - region.audio_start:]
+                region.audio_start = keep
+        return fresh
+
+    def _recluster(self) -> None:
+        names = list(self._history)
+        reps = [self._history[name].representatives() for name in names]
+        rep_names = [name for name, r in zip(names, reps) for _ in range(len(r))]
+        active = np.stack(self._embeddings)
+        items = np.concatenate(reps + [active]) if reps else active
+        clusters = cluster(items, self.options)
+        new_names = stable_names(clusters, rep_names + self._names[self._frozen:])
+        self._rename_history(rep_names, new_names[:len(rep_names)])
+        self._names[self._frozen:] = new_names[len(rep_names):]
+        self._since_recluster = 0
+        self._clustered = True
+        log.debug("re-clustered %d windows + %d representatives: %d speakers",
+                  len(active), len(rep_names), len(set(new_names)))
+
+    def _rename_history(self, old: list[str], new: list[str]) -> None:
+        """Old windows follow the name most of their speaker's representatives received."""
+        renamed: dict[str, str] = {}
+        for name in set(old):
+            votes = [n for o, n in zip(old, new) if o == name]
+            renamed[name] = max(set(votes), key=votes.count)
+        if all(a == b for a, b in renamed.items()):
+            return
+        history = self._history
+        self._history = {}
+        for name, stats in history.items():
+            target = renamed[name]
+            if target in self._history:
+                self._history[target].merge(stats)
+            else:
+                self._history[target] = stats
+        for i in range(self._frozen):
+            self._names[i] = renamed.get(self._names[i], self._names[i])
+
+    def _centroids(self) -> tuple[list[str], np.ndarray]:
+        sums: dict[str, np.ndarray] = {name: h.sums.sum(axis=0) for name, h in self._history.items()}
+        for name, emb in zip(self._names[self._frozen:], self._embeddings):
+            if name is not None:
+                sums[name] = sums[name] + emb if name in sums else emb.copy()
+        names = list(sums)
+        centroids = np.stack([sums[n] for n in names])
+        return names, centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+
+    def _assign_to_nearest(self) -> None:
+        names, centroids = self._centroids()
+        for i in range(self._frozen, len(self._names)):
+            if self._names[i] is None:
+                self._names[i] = names[int(np.argmax(centroids @ self._embeddings[i - self._frozen]))]
+
+    def _freeze_old_windows(self) -> None:
+        """Fold windows beyond ``max_history_windows`` into their speaker's representatives."""
+        excess = len(self._embeddings) - self.options.max_history_windows
+        for _ in range(max(0, excess)):
+            name = self._names[self._frozen]
+            if name is None:
+                break
+            if name not in self._history:
+                k = self.options.history_representatives
+                self._history[name] = _History(np.zeros((k, self._embeddings[0].shape[0])), np.zeros(k, dtype=np.int64))
+            self._history[name].add(self._embeddings.pop(0))
+            self._frozen += 1
+
+    def _build_turns(self) -> list[Turn]:
+        per_region: list[list[Turn]] = []
+        for region in self._regions:
+            named = [i for i in region.windows if self._names[i] is not None]
+            turns: list[Turn] = []
+            if named:
+                centres = [(self._starts[i] + self._ends[i]) / 2 for i in named]
+                bounds = [region.start] + [(a + b) / 2 for a, b in zip(centres, centres[1:])] + [region.end]
+                turns = [(bounds[k] / SAMPLE_RATE, bounds[k + 1] / SAMPLE_RATE, self._names[i])
+                         for k, i in enumerate(named)]
+            per_region.append(turns)
+        self._name_unlabelled(per_region)
+        out: list[Turn] = []
+        for k, turns in enumerate(per_region):
+            if not turns:
+                continue
+            if out:  # a pause is split between the speakers on either side of it
+                mid = (out[-1][1] + turns[0][0]) / 2
+                out[-1] = (out[-1][0], mid, out[-1][2])
+                turns[0] = (mid, turns[0][1], turns[0][2])
+            out.extend(turns)
+        return merge_turns(out)
+
+    def _name_unlabelled(self, per_region: list[list[Turn]]) -> None:
+        """Regions without a named window take the previous speaker (else the next one)."""
+        previous: str | None = None
+        pending: list[int] = []
+        for k, turns in enumerate(per_region):
+            region = self._regions[k]
+            if turns:
+                for j in pending:
+                    r = self._regions[j]
+                    per_region[j] = [(r.start / SAMPLE_RATE, r.end / SAMPLE_RATE, turns[0][2])]
+                pending.clear()
+                previous = turns[-1][2]
+            elif previous is not None:
+                per_region[k] = [(region.start / SAMPLE_RATE, region.end / SAMPLE_RATE, previous)]
+            else:
+                pending.append(k)
+        for j in pending:  # nobody named yet: the first speaker is S1 by construction
+            r = self._regions[j]
+            per_region[j] = [(r.start / SAMPLE_RATE, r.end / SAMPLE_RATE, speaker_name(0))]
+
+
+class Diarizer:
+    """Shared service: one speaker encoder and a thread pool for every session's updates.
+
+    ``max_workers`` bounds the CPU diarization takes (each worker runs torch
+    with one thread).  Await :meth:`update` / :meth:`finish` from the event
+    loop; a session must await one before calling the next.
+    """
+
+    def __init__(self, options: DiarizationOptions = DiarizationOptions(), max_workers: int = 1,
+                 embedder: SpeakerEmbedder | None = None) -> None:
+        self.options = options
+        self.embedder = embedder or SpeakerEmbedder()
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="diarize",
+                                        initializer=torch.set_num_threads, initargs=(1,))
+
+    def session(self, **overrides: Any) -> SessionDiarizer:
+        """A new session diarizer; keyword arguments override fields of the service's options
+        (e.g. ``num_speakers=2``); invalid values raise ``ValueError``."""
+        return SessionDiarizer(self.embedder, replace(self.options, **overrides))
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` in the diarization pool."""
+        return self._pool.submit(fn, *args)
+
+    async def update(self, session: SessionDiarizer) -> list[LabelChange]:
+        return await asyncio.wrap_future(self.submit(session.update))
+
+    async def finish(self, session: SessionDiarizer) -> list[LabelChange]:
+        return await asyncio.wrap_future(self.submit(session.finish))
+
+    def close(self) -> None:
+        """Stop the pool; queued updates are cancelled, running ones complete."""
+        self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,113 @@
+"""Speaker embeddings: the GE2E voice encoder shipped in the ``resemblyzer`` wheel.
+
+The network is re-created here (3-layer LSTM 40 -> 256, linear 256 -> 256,
+ReLU, L2 norm, as resemblyzer's ``voice_encoder.py``) and loaded from the
+package's ``pretrained.pt`` without importing resemblyzer, whose package
+imports librosa and the source-only webrtcvad at import time.  Its input is
+the *power* (not log) mel spectrogram of 16 kHz audio, computed by the native
+core (:mod:`lumen.audio.mel`).
+
+Thread-safety: one :class:`SpeakerEmbedder` serves every session.  ``embed``
+only reads the model (eval mode, no autograd), so it may be called from
+several threads at once; give each thread ``torch.set_num_threads(1)`` (the
+:class:`~lumen.diarization.diarizer.Diarizer` pool does) so sessions do not
+oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from lumen.audio.mel import MelOptions, MelSpectrogram
+from lumen.errors import DiarizationError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+EMBEDDING_SIZE = 256
+_MEL = MelOptions(sample_rate=SAMPLE_RATE, n_fft=400, hop=160, n_mels=40)
+_HIDDEN = 256
+_LAYERS = 3
+#: resemblyzer normalises utterances to this level before embedding; the
+#: encoder sees linear power, so the input level matters.  Every window is
+#: scaled to it (up or down), which also makes labels independent of the
+#: microphone gain.
+_TARGET_DBFS = -30.0
+_SILENCE_RMS = 1e-5
+
+
+class _VoiceEncoder(torch.nn.Module):
+    """GE2E encoder; attribute names match the keys of ``pretrained.pt``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = torch.nn.LSTM(_MEL.n_mels, _HIDDEN, _LAYERS, batch_first=True)
+        self.linear = torch.nn.Linear(_HIDDEN, EMBEDDING_SIZE)
+
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        _, (hidden, _) = self.lstm(mels)
+        raw = torch.relu(self.linear(hidden[-1]))
+        return raw / torch.linalg.vector_norm(raw, dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def default_weights() -> Path:
+    """``pretrained.pt`` inside the installed resemblyzer package (found without importing it)."""
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        raise DiarizationError(
+            "speaker encoder weights not found: install them with "
+            "`pip install --no-deps resemblyzer==0.1.4` (scripts/setup_env.sh does)")
+    return Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+
+
+class SpeakerEmbedder:
+    """Maps 16 kHz float32 speech windows to 256-d L2-normalised speaker embeddings."""
+
+    def __init__(self, device: str = "cpu", weights: Path | None = None) -> None:
+        path = weights or default_weights()
+        if not path.is_file():
+            raise DiarizationError(f"speaker encoder weights not found at {path}")
+        try:
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in checkpoint["model_state"].items() if k.startswith(("lstm.", "linear."))}
+            model = _VoiceEncoder()
+            model.load_state_dict(state)
+        except Exception as exc:  # a truncated or foreign file: say which one
+            raise DiarizationError(f"cannot load speaker encoder weights from {path}: {exc}") from exc
+        self.device = torch.device(device)
+        self._model = model.to(self.device).eval()
+        self._mel = MelSpectrogram(_MEL)
+        self._target_rms = 10 ** (_TARGET_DBFS / 20)
+        log.info("speaker encoder loaded from %s on %s", path, self.device)
+
+    def embed(self, windows: Sequence[np.ndarray]) -> np.ndarray:
+        """``(len(windows), 256)`` float32 embeddings, rows of unit length.
+
+        Windows of equal length are batched together; each must hold at least
+        one sample.  Silent windows are embedded as they are (not amplified).
+        """
+        out = np.zeros((len(windows), EMBEDDING_SIZE), dtype=np.float32)
+        by_length: dict[int, list[int]] = defaultdict(list)
+        for i, window in enumerate(windows):
+            if len(window) == 0:
+                raise ValueError("cannot embed an empty window")
+            by_length[len(window)].append(i)
+        for indices in by_length.values():
+            mels = np.stack([self._mel(self._normalise(windows[i])) for i in indices])
+            with torch.inference_mode():
+                out[indices] = self._model(torch.from_numpy(mels).to(self.device)).cpu().numpy()
+        return out
+
+    def _normalise(self, window: np.ndarray) -> np.ndarray:
+        audio = np.asarray(window, dtype=np.float32)
+        rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+        if rms < _SILENCE_RMS:
+            return audio
+        return audio * np.float32(self._target_rms / rms)

@@ -1,0 +1,311 @@
+#!/usr/bin/env python
+"""Diarization quality, measured the way the live path runs it.
+
+Simulation mode (the default) streams a recording in random 20 ms - 1 s
+chunks through the VAD segmenter (:mod:`lumen.audio.vad`) into a
+:class:`~lumen.diarization.SessionDiarizer`: speech is added as it arrives
+(from the VAD's speech start, which lies a few frames in the past), each
+speech end closes the region at the VAD's end sample, and ``update()`` runs
+every ``--update-every`` seconds of streamed audio.  Every update's turns
+are recorded, so the labels can be scored
+
+* as first emitted: each instant labelled as the session would have labelled
+  it ``lag`` seconds later (a final is sent about that long after its audio);
+* after all corrections (after ``finish()``).
+
+Scores are pyannote.metrics DER restricted to the VAD's speech (the system's
+real output, so VAD misses and false alarms count): with a ±0.25 s collar
+around reference boundaries and overlapped speech excluded (NIST md-eval
+convention; pyannote ``collar=0.5`` is the total width), and the full DER
+(no collar, overlap included).  Also: settle lag (how long after an instant
+its label stops changing), estimated vs true speaker count, and
+diarization CPU seconds per second of audio.
+
+The scoring functions (:func:`score`, :func:`emitted_annotation`,
+:func:`settle_lags`) take plain turn snapshots, so a ``--server`` mode can
+feed them turns received from a live server.
+
+    python scripts/eval_diarization.py                  # sample.wav and the AMI clip
+    python scripts/eval_diarization.py --update-every 2 --lags 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+import wave
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from pyannote.core import Annotation, Segment
+from pyannote.metrics.diarization import DiarizationErrorRate
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lumen.audio.vad import SpeechEnd, SpeechStart, VadOptions, VadSegmenter  # noqa: E402
+from lumen.diarization import DiarizationOptions, SessionDiarizer, SpeakerEmbedder, Turn  # noqa: E402
+from lumen.diarization.tracker import turns_between  # noqa: E402
+
+TESTDATA = ROOT / ".." / "shared" / "testdata"
+SAMPLE_RATE = 16000
+FRAME = 0.01  # seconds: resolution of the emitted-label timeline
+
+
+# --- references -------------------------------------------------------------
+
+def load_rttm(path: Path) -> Annotation:
+    reference = Annotation(uri=path.stem)
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[0] == "SPEAKER":
+            start, duration = float(fields[3]), float(fields[4])
+            reference[Segment(start, start + duration)] = fields[7]
+    return reference
+
+
+def load_jsonl(path: Path, duration: float) -> Annotation:
+    """Reference from ``{"start", "end", "speaker"}`` lines, clipped to the recording."""
+    reference = Annotation(uri=path.stem)
+    for line in path.read_text().splitlines():
+        item = json.loads(line)
+        start, end = max(0.0, item["start"]), min(duration, item["end"])
+        if end > start:
+            reference[Segment(start, end)] = item["speaker"]
+    return reference
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        if w.getframerate() != SAMPLE_RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+            raise ValueError(f"{path}: need 16 kHz mono 16-bit")
+        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768.0
+
+
+# --- scoring ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scores:
+    der: float  # ±0.25 s collar, overlap excluded
+    der_full: float  # no collar, overlap included
+    confusion: float  # share of the collared DER's scored speech
+    missed: float
+    false_alarm: float
+
+
+def score(reference: Annotation, hypothesis: Annotation) -> Scores:
+    collared = DiarizationErrorRate(collar=0.5, skip_overlap=True)
+    details = collared(reference, hypothesis, detailed=True)
+    total = details["total"] or 1.0
+    return Scores(
+        der=details["diarization error rate"],
+        der_full=DiarizationErrorRate()(reference, hypothesis),
+        confusion=details["confusion"] / total,
+        missed=details["missed detection"] / total,
+        false_alarm=details["false alarm"] / total,
+    )
+
+
+def annotation_from_frames(names: Sequence[str | None], uri: str) -> Annotation:
+    """10 ms frame labels -> annotation (``None`` = not speech / not labelled)."""
+    out = Annotation(uri=uri)
+    start = 0
+    for i in range(1, len(names) + 1):
+        if i == len(names) or names[i] != names[start]:
+            if names[start] is not None:
+                out[Segment(start * FRAME, i * FRAME)] = names[start]
+            start = i
+    return out
+
+
+def frame_names(turns: Sequence[Turn], speech: np.ndarray) -> list[str | None]:
+    """Name of each speech frame under ``turns`` (stretched as speaker_turns stretches)."""
+    n = len(speech)
+    if not turns:
+        return [None] * n
+    covered = turns_between(turns, 0.0, n * FRAME)
+    names: list[str | None] = [None] * n
+    for start, end, name in covered:
+        for i in range(int(round(start / FRAME)), min(n, int(round(end / FRAME)))):
+            names[i] = name
+    return [name if speech[i] else None for i, name in enumerate(names)]
+
+
+def emitted_annotation(snapshots: Sequence[tuple[float, list[Turn]]], speech: np.ndarray, lag: float,
+                       uri: str) -> Annotation:
+    """Each speech frame at t named as the latest snapshot taken by ``t + lag`` named it."""
+    n = len(speech)
+    names: list[str | None] = [None] * n
+    times = [t for t, _ in snapshots]
+    for k, (taken, turns) in enumerate(snapshots):
+        first = max(0, int(np.ceil((taken - lag) / FRAME)))
+        last = min(n, int(np.ceil((times[k + 1] - lag) / FRAME))) if k + 1 < len(snapshots) else n
+        if first >= last:
+            continue
+        labelled = frame_names(turns, speech)
+        names[first:last] = labelled[first:last]
+    return annotation_from_frames(names, uri)
+
+
+def settle_lags(snapshots: Sequence[tuple[float, list[Turn]]], speech: np.ndarray) -> np.ndarray:
+    """Per speech frame at t: seconds from t until the first snapshot from which on
+    (among snapshots taken at or after t) the frame keeps its final name."""
+    times = np.array([t for t, _ in snapshots])
+    ids: dict[str | None, int] = {None: -1}
+    names = np.array([[ids.setdefault(n, len(ids)) for n in frame_names(turns, speech)] for _, turns in snapshots])
+    frames = np.arange(len(speech)) * FRAME
+    applicable = times[:, None] >= frames[None, :]
+    mismatch = (names != names[-1][None, :]) & applicable
+    last_mismatch = np.where(mismatch.any(axis=0), len(times) - 1 - np.argmax(mismatch[::-1], axis=0), -1)
+    first_applicable = np.argmax(applicable, axis=0)
+    settle_index = np.where(last_mismatch >= 0, last_mismatch + 1, first_applicable)
+    valid = speech & applicable.any(axis=0) & (settle_index < len(times))
+    return times[settle_index[valid]] - frames[valid]
+
+
+# --- simulation -------------------------------------------------------------
+
+@dataclass
+class Simulation:
+    snapshots: list[tuple[float, list[Turn]]] = field(default_factory=list)  # (stream time, turns)
+    speech: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # VAD, per frame
+    cpu_seconds: float = 0.0
+    duration: float = 0.0
+    changes: int = 0
+
+
+def simulate(audio: np.ndarray, embedder: SpeakerEmbedder, options: DiarizationOptions,
+             update_every: float = 0.5, seed: int = 0, vad: VadOptions = VadOptions()) -> Simulation:
+    """Stream ``audio`` as the live path does; record every update's turns."""
+    rng = np.random.default_rng(seed)
+    segmenter = VadSegmenter(vad)
+    diarizer = SessionDiarizer(embedder, options)
+    result = Simulation(duration=len(audio) / SAMPLE_RATE)
+    result.speech = np.zeros(int(np.ceil(result.duration / FRAME)), dtype=bool)
+    position = added_until = speech_start = last_update = 0
+    in_speech = False
+
+    def timed(step: Callable[[], list]) -> None:
+        started = time.process_time()
+        result.changes += len(step())
+        result.cpu_seconds += time.process_time() - started
+        now = position / SAMPLE_RATE
+        result.snapshots.append((now, diarizer.speaker_turns(0.0, now)))
+
+    def close(end: int) -> None:
+        diarizer.end_speech(end / SAMPLE_RATE)
+        result.speech[int(speech_start / SAMPLE_RATE / FRAME):int(end / SAMPLE_RATE / FRAME)] = True
+
+    while position < len(audio):
+        chunk = audio[position:position + int(rng.integers(SAMPLE_RATE // 50, SAMPLE_RATE + 1))]
+        position += len(chunk)
+        for event in segmenter.feed(chunk):
+            if isinstance(event, SpeechStart):
+                in_speech, speech_start = True, event.sample
+                diarizer.add_speech(event.sample / SAMPLE_RATE, audio[event.sample:position])
+                added_until = position
+            elif isinstance(event, SpeechEnd):
+                in_speech = False
+                close(event.sample)
+        if in_speech and added_until < position:
+            diarizer.add_speech(added_until / SAMPLE_RATE, audio[added_until:position])
+            added_until = position
+        if position - last_update >= update_every * SAMPLE_RATE:
+            last_update = position
+            timed(diarizer.update)
+    for event in segmenter.flush():
+        close(event.sample)
+    timed(diarizer.finish)
+    return result
+
+
+@dataclass(frozen=True)
+class Report:
+    name: str
+    first: dict[float, Scores]  # by lag
+    final: Scores
+    settle_median: float
+    settle_p90: float
+    speakers: int
+    true_speakers: int
+    cpu_per_second: float
+    changes: int
+
+
+def evaluate(name: str, audio: np.ndarray, reference: Annotation, embedder: SpeakerEmbedder,
+             options: DiarizationOptions, update_every: float, lags: Sequence[float], seed: int = 0) -> Report:
+    sim = simulate(audio, embedder, options, update_every=update_every, seed=seed)
+    final = annotation_from_frames(frame_names(sim.snapshots[-1][1], sim.speech), reference.uri)
+    lags_s = settle_lags(sim.snapshots, sim.speech)
+    return Report(
+        name=name,
+        first={lag: score(reference, emitted_annotation(sim.snapshots, sim.speech, lag, reference.uri))
+               for lag in lags},
+        final=score(reference, final),
+        settle_median=float(np.median(lags_s)) if len(lags_s) else float("nan"),
+        settle_p90=float(np.percentile(lags_s, 90)) if len(lags_s) else float("nan"),
+        speakers=len(final.labels()),
+        true_speakers=len(reference.labels()),
+        cpu_per_second=sim.cpu_seconds / sim.duration,
+        changes=sim.changes,
+    )
+
+
+def recordings() -> list[tuple[str, np.ndarray, Annotation]]:
+    sample = read_wav(TESTDATA / "sample.wav")
+    ami = read_wav(TESTDATA / "ami-ES2011a-headset-40s-46s.wav")
+    return [
+        ("sample.wav", sample, load_rttm(TESTDATA / "sample.rttm")),
+        ("ami-ES2011a 40-46 s", ami, load_jsonl(TESTDATA / "ami-ES2011a-headset-40s-46s.jsonl", len(ami) / SAMPLE_RATE)),
+    ]
+
+
+def print_reports(reports: Sequence[Report]) -> None:
+    lags = sorted(reports[0].first)
+    head = ["recording"] + [f"first@{lag:g}s DER/full" for lag in lags] + [
+        "final DER/full", "final conf/miss/FA", "settle med/p90 s", "speakers est/true", "CPU s/s", "changes"]
+    rows = [[r.name] + [f"{r.first[lag].der:.1%} / {r.first[lag].der_full:.1%}" for lag in lags] + [
+        f"{r.final.der:.1%} / {r.final.der_full:.1%}",
+        f"{r.final.confusion:.1%} / {r.final.missed:.1%} / {r.final.false_alarm:.1%}",
+        f"{r.settle_median:.2f} / {r.settle_p90:.2f}",
+        f"{r.speakers} / {r.true_speakers}",
+        f"{r.cpu_per_second:.3f}",
+        str(r.changes)] for r in reports]
+    widths = [max(len(row[i]) for row in rows + [head]) for i in range(len(head))]
+    for row in [head, ["-" * w for w in widths]] + rows:
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--update-every", type=float, default=0.5, help="seconds of audio between update() calls")
+    parser.add_argument("--lags", type=float, nargs="+", default=[1.0, 2.0], help="emission lags to score")
+    parser.add_argument("--seeds", type=int, default=3, help="chunkings to average over")
+    parser.add_argument("--window", type=float, default=DiarizationOptions.window)
+    parser.add_argument("--hop", type=float, default=DiarizationOptions.hop)
+    parser.add_argument("--threshold", type=float, default=DiarizationOptions.threshold)
+    parser.add_argument("--recluster-every", type=float, default=DiarizationOptions.recluster_every)
+    parser.add_argument("--num-speakers", type=int, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(1)
+    options = replace(DiarizationOptions(), window=args.window, hop=args.hop, threshold=args.threshold,
+                      recluster_every=args.recluster_every, num_speakers=args.num_speakers)
+    embedder = SpeakerEmbedder()
+    print(f"options: {options}\nupdate every {args.update_every:g} s of audio, {args.seeds} chunking seed(s)\n")
+    reports = []
+    for name, audio, reference in recordings():
+        for seed in range(args.seeds):
+            reports.append(evaluate(f"{name} #{seed}", audio, reference, embedder, options,
+                                    args.update_every, args.lags, seed))
+    print_reports(reports)
+
+
+if __name__ == "__main__":
+    main()
