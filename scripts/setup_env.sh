@@ -21,6 +21,8 @@ python -m pip install --quiet "torch==2.13.0"
 # resemblyzer only for its weights; its own dependencies pull the 2017
 # source-only webrtcvad, which clashes with webrtcvad-wheels.
 python -m pip install --quiet --no-deps "resemblyzer==0.1.4"
+# NeMo only for its clustering file (needs just torch); its dependencies are ~1.3 GB.
+python -m pip install --quiet --no-deps "nemo_toolkit==3.0.0"
 
 if [ "$MODE" = "test" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
