@@ -101,6 +101,12 @@ class DecodeOptions:
     """Do not start a text with a blank."""
     suppress_non_speech: bool = True
     """Suppress symbol tokens like ``♪`` or ``(`` (OpenAI's default suppress set)."""
+    edge_guard: float = 0.25
+    """Words said to start this close (seconds) to the end of the audio, or
+    after it, are dropped.  When the audio stops, the decoder tends to invent
+    a word there or to repeat the last sentence into the padding; live audio
+    cut mid-speech has only a fragment of a word there anyway, and an
+    utterance closed by the VAD ends in silence."""
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,11 @@ class WhisperEngine:
         _install_log()
         params = pw.whisper_context_default_params()
         params.use_gpu = False
+        # whisper.cpp's flash-attention path reads the cross-attention cache padded
+        # to 256 positions without a mask, so with a sized window the decoder also
+        # attends to stale rows left by earlier calls (results then depend on the
+        # previous call).  The plain path is exact, for ~20 % more time.
+        params.flash_attn = False
         self._pool: queue.SimpleQueue = queue.SimpleQueue()
         self._all = []
         t0 = time.perf_counter()
@@ -297,7 +308,7 @@ class WhisperEngine:
             _check_abort(abort)
             if status != 0:
                 raise ModelError(f"whisper.cpp failed to transcribe (status {status})")
-            words, avg_logprob = _words(ctx, seconds)
+            words, avg_logprob = _words(ctx, seconds, options.edge_guard)
             elapsed = time.perf_counter() - t0
         finally:
             self._pool.put(ctx)
@@ -362,12 +373,13 @@ def _check_abort(abort: threading.Event | None) -> None:
         raise InferenceAborted("transcription aborted")
 
 
-def _words(ctx, seconds: float) -> tuple[list[Word], float | None]:
+def _words(ctx, seconds: float, edge_guard: float) -> tuple[list[Word], float | None]:
     """Join the text tokens of all segments into words, without non-speech annotations.
 
     A token starting with a space starts a word.  A word is dropped when it has
     no letter or digit outside annotations, so ``[BLANK_AUDIO]`` and the
-    three words of ``[ Silence ]`` go, ``you.`` stays.
+    three words of ``[ Silence ]`` go, ``you.`` stays.  Words from
+    ``edge_guard`` seconds before the end on are dropped (see DecodeOptions).
     """
     eot = pw.whisper_token_eot(ctx)
     groups: list[tuple[bytearray, int, int, list[float]]] = []
@@ -399,6 +411,8 @@ def _words(ctx, seconds: float) -> tuple[list[Word], float | None]:
         offset += len(text)
         if not kept:
             continue
+        if t0 / 100 >= seconds - edge_guard:
+            break
         start = min(max(t0 / 100, previous_end), seconds)
         end = min(max(t1 / 100, start), seconds)
         words.append(Word(text, start, end, float(np.mean(probs))))
