@@ -9,7 +9,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-CORE_SOURCES = ["core/ring.c", "core/resample.c", "core/wav.c", "core/pcm.c"]
+CORE_SOURCES = ["core/ring.c", "core/resample.c", "core/wav.c", "core/pcm.c", "core/mel.c"]
 
 extension = Extension(
     "lumen._core",

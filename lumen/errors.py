@@ -97,3 +97,10 @@ class SessionPolicyError(LumenError):
         super().__init__(message)
         self.code = code
         self.close_code = close_code
+
+
+class RingOverflowError(LumenError):
+    """An audio ring buffer with the ``error`` policy had no room for a write."""
+
+    code = "overloaded"
+    close_code = 1013
