@@ -188,7 +188,7 @@ class Session:
             return
         self._touch()
         if kind == "finalize":
-            self._recognizer.finalize()
+            self._recognizer.finalize(speech_continues=self._vad.in_speech)
         elif kind == "end":
             self.end(None, reason="client_end")
 

@@ -127,6 +127,7 @@ class StreamingRecognizer:
         self._partial_sent = False
         self._jobs: list[_Job] = []  # pending finals, in order
         self._segment_id = 0
+        self._final_end = 0.0        # session time where the last final's last word ends
         self._wake = asyncio.Event()
         self._abort = threading.Event()
         self._closing = False
@@ -166,9 +167,14 @@ class StreamingRecognizer:
             self._discard_until(self._received - int(self.options.pre_roll * SAMPLE_RATE))
         self._wake.set()
 
-    def finalize(self) -> asyncio.Future[None]:
-        """Close the current utterance now; the future resolves when its final is out."""
-        self._close_utterance(self._received)
+    def finalize(self, speech_continues: bool = False) -> asyncio.Future[None]:
+        """Close the current utterance now; the future resolves when its final is out.
+
+        ``speech_continues``: the VAD is still inside speech, so the audio after
+        this point opens the next utterance at once (no word may fall between).
+        """
+        if self._close_utterance(self._received) is not None and speech_continues:
+            self._utt_start = self._last_partial_end = self._received
         self._wake.set()
         if self._jobs:
             return asyncio.shield(self._jobs[-1].done)
@@ -264,8 +270,7 @@ class StreamingRecognizer:
         # Forced finals and partials are made on the spot; only closed utterances queue.
         audio = self._audio(job.start, job.end)
         result = await self.engine.run(audio, self.decode, abort=self._abort)
-        offset = job.start / SAMPLE_RATE
-        words = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in result.words]
+        words = self._place(result.words, job.start / SAMPLE_RATE)
         if not job.is_final:
             self._last_partial_end = job.end
             self._previous_words = words
@@ -281,6 +286,22 @@ class StreamingRecognizer:
         await self._finish_segment(job, words, result)
         if not job.done.done():
             job.done.set_result(None)
+
+    def _place(self, words: list[Word], offset: float) -> list[Word]:
+        """Words in session time, never before the end of the last final.
+
+        whisper's word times are estimates; a window that starts where the last
+        final ended may place its first word a little earlier.  Clamping keeps
+        every word time monotonic across segments.
+        """
+        placed = []
+        floor = self._final_end
+        for w in words:
+            start = max(w.start + offset, floor)
+            end = max(w.end + offset, start)
+            placed.append(Word(w.text, start, end, w.probability))
+            floor = start
+        return placed
 
     def _commit_point(self, words: list[Word], job: _Job) -> list[Word]:
         """Words of a forced final: agreed with the last partial and clear of the window edge."""
@@ -299,6 +320,8 @@ class StreamingRecognizer:
         return committed
 
     async def _finish_segment(self, job: _Job, words: list[Word], result: Transcription) -> None:
+        if words:
+            self._final_end = words[-1].end
         if words or self._partial_sent:
             await self._deliver(self._event(job, words, result, is_final=True))
             self._segment_id += 1

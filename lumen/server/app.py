@@ -63,6 +63,7 @@ def make_app(context: ServerContext) -> Application:
         # `error` message and 1009 after flushing; larger ones are cut by Tornado
         # itself (1009 without a message) so they are never buffered whole.
         websocket_max_message_size=2 * settings.max_frame_bytes,
-        websocket_ping_interval=20,
-        websocket_ping_timeout=60,
+        # Pings find dead peers (a laptop that slept) so their sessions end.
+        websocket_ping_interval=30,
+        websocket_ping_timeout=30,
     )
