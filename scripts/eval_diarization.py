@@ -49,8 +49,9 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lumen.audio.vad import SpeechEnd, SpeechStart, VadOptions, VadSegmenter  # noqa: E402
+from lumen.audio.vad import SpeechStart, VadEvent, VadOptions, VadSegmenter  # noqa: E402
 from lumen.diarization import DiarizationOptions, SessionDiarizer, SpeakerEmbedder, Turn  # noqa: E402
+from lumen.diarization.feed import SpeechFeed  # noqa: E402
 from lumen.diarization.tracker import turns_between  # noqa: E402
 
 TESTDATA = ROOT / ".." / "shared" / "testdata"
@@ -186,10 +187,10 @@ def simulate(audio: np.ndarray, embedder: SpeakerEmbedder, options: DiarizationO
     rng = np.random.default_rng(seed)
     segmenter = VadSegmenter(vad)
     diarizer = SessionDiarizer(embedder, options)
+    feed = SpeechFeed(diarizer)
     result = Simulation(duration=len(audio) / SAMPLE_RATE)
     result.speech = np.zeros(int(np.ceil(result.duration / FRAME)), dtype=bool)
-    position = added_until = speech_start = last_update = 0
-    in_speech = False
+    position = last_update = speech_start = 0
 
     def timed(step: Callable[[], list]) -> None:
         started = time.process_time()
@@ -198,29 +199,28 @@ def simulate(audio: np.ndarray, embedder: SpeakerEmbedder, options: DiarizationO
         now = position / SAMPLE_RATE
         result.snapshots.append((now, diarizer.speaker_turns(0.0, now)))
 
-    def close(end: int) -> None:
-        diarizer.end_speech(end / SAMPLE_RATE)
-        result.speech[int(speech_start / SAMPLE_RATE / FRAME):int(end / SAMPLE_RATE / FRAME)] = True
+    def mark(events: Sequence[VadEvent]) -> None:
+        nonlocal speech_start
+        for event in events:
+            if isinstance(event, SpeechStart):
+                speech_start = event.sample
+            else:
+                result.speech[int(speech_start / SAMPLE_RATE / FRAME):int(event.sample / SAMPLE_RATE / FRAME)] = True
 
     while position < len(audio):
         chunk = audio[position:position + int(rng.integers(SAMPLE_RATE // 50, SAMPLE_RATE + 1))]
         position += len(chunk)
-        for event in segmenter.feed(chunk):
-            if isinstance(event, SpeechStart):
-                in_speech, speech_start = True, event.sample
-                diarizer.add_speech(event.sample / SAMPLE_RATE, audio[event.sample:position])
-                added_until = position
-            elif isinstance(event, SpeechEnd):
-                in_speech = False
-                close(event.sample)
-        if in_speech and added_until < position:
-            diarizer.add_speech(added_until / SAMPLE_RATE, audio[added_until:position])
-            added_until = position
+        events = segmenter.feed(chunk)
+        mark(events)
+        started = time.process_time()
+        feed.feed(chunk, events)
+        result.cpu_seconds += time.process_time() - started
         if position - last_update >= update_every * SAMPLE_RATE:
             last_update = position
             timed(diarizer.update)
-    for event in segmenter.flush():
-        close(event.sample)
+    events = segmenter.flush()
+    mark(events)
+    feed.flush(events)
     timed(diarizer.finish)
     return result
 

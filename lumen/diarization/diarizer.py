@@ -61,30 +61,6 @@ class _Region:
     windows: list[int] = field(default_factory=list)
 
 
-@dataclass
-class _History:
-    """Averaged embeddings standing for one speaker's windows older than the history."""
-
-    sums: np.ndarray
-    counts: np.ndarray
-    total: int = 0
-
-    def add(self, embedding: np.ndarray) -> None:
-        slot = self.total % len(self.counts)
-        self.sums[slot] += embedding
-        self.counts[slot] += 1
-        self.total += 1
-
-    def merge(self, other: _History) -> None:
-        self.sums += other.sums
-        self.counts += other.counts
-        self.total += other.total
-
-    def representatives(self) -> np.ndarray:
-        used = self.sums[self.counts > 0]
-        return used / np.linalg.norm(used, axis=1, keepdims=True)
-
-
 class SessionDiarizer:
     """Speaker labels for one live session.  See the module docstring for threading."""
 
@@ -110,7 +86,7 @@ class SessionDiarizer:
         self._embeddings: list[np.ndarray] = []  # of active windows: index - self._frozen
         self._names: list[str | None] = []
         self._frozen = 0
-        self._history: dict[str, _History] = {}
+        self._history: dict[str, np.ndarray] = {}  # name -> sum of its frozen windows' embeddings
         self._since_recluster = 0
         self._clustered = False
 
@@ -155,6 +131,11 @@ class SessionDiarizer:
         """Names currently in use, sorted."""
         with self._lock:
             return sorted({name for _, _, name in self._turns})
+
+    @property
+    def history_windows(self) -> int:
+        """Windows a re-clustering currently takes (at most ``max_history_windows``)."""
+        return len(self._embeddings)
 
     # --- worker side ------------------------------------------------------------
 
@@ -245,65 +226,49 @@ class SessionDiarizer:
         return fresh
 
     def _recluster(self) -> None:
-        names = list(self._history)
-        reps = [self._history[name].representatives() for name in names]
-        rep_names = [name for name, r in zip(names, reps) for _ in range(len(r))]
         active = np.stack(self._embeddings)
-        items = np.concatenate(reps + [active]) if reps else active
-        clusters = cluster(items, self.options)
-        new_names = stable_names(clusters, rep_names + self._names[self._frozen:])
-        self._rename_history(rep_names, new_names[:len(rep_names)])
-        self._names[self._frozen:] = new_names[len(rep_names):]
+        clusters = cluster(active, self.options)
+        previous = self._names[self._frozen:]
+        names = stable_names(clusters, previous, reserved=set(self._history))
+        names = self._recognise_returning(active, names, set(previous))
+        self._names[self._frozen:] = names
         self._since_recluster = 0
         self._clustered = True
-        log.debug("re-clustered %d windows + %d representatives: %d speakers",
-                  len(active), len(rep_names), len(set(new_names)))
+        log.debug("re-clustered %d windows: %d speakers", len(active), len(set(names)))
 
-    def _rename_history(self, old: list[str], new: list[str]) -> None:
-        """Old windows follow the name most of their speaker's representatives received."""
-        renamed: dict[str, str] = {}
-        for name in set(old):
-            votes = [n for o, n in zip(old, new) if o == name]
-            renamed[name] = max(set(votes), key=votes.count)
-        if all(a == b for a, b in renamed.items()):
-            return
-        history = self._history
-        self._history = {}
-        for name, stats in history.items():
-            target = renamed[name]
-            if target in self._history:
-                self._history[target].merge(stats)
-            else:
-                self._history[target] = stats
-        for i in range(self._frozen):
-            self._names[i] = renamed.get(self._names[i], self._names[i])
+    def _recognise_returning(self, active: np.ndarray, names: list[str], known: set[str]) -> list[str]:
+        """A new cluster close to a speaker now only in the frozen history is that speaker again."""
+        free = {n: c / np.linalg.norm(c) for n, c in self._history.items() if n not in names}
+        renamed = {}
+        for name in dict.fromkeys(names):
+            if name in known or not free:
+                continue
+            similarity = {n: float(np.mean(active[[i for i, m in enumerate(names) if m == name]] @ c))
+                          for n, c in free.items()}
+            best = max(similarity, key=lambda n: similarity[n])
+            if similarity[best] >= self.options.threshold:
+                renamed[name] = best
+                del free[best]
+        return [renamed.get(n, n) for n in names]
 
-    def _centroids(self) -> tuple[list[str], np.ndarray]:
-        sums: dict[str, np.ndarray] = {name: h.sums.sum(axis=0) for name, h in self._history.items()}
+    def _assign_to_nearest(self) -> None:
+        sums = dict(self._history)
         for name, emb in zip(self._names[self._frozen:], self._embeddings):
             if name is not None:
                 sums[name] = sums[name] + emb if name in sums else emb.copy()
         names = list(sums)
-        centroids = np.stack([sums[n] for n in names])
-        return names, centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
-
-    def _assign_to_nearest(self) -> None:
-        names, centroids = self._centroids()
+        centroids = np.stack([sums[n] / np.linalg.norm(sums[n]) for n in names])
         for i in range(self._frozen, len(self._names)):
             if self._names[i] is None:
                 self._names[i] = names[int(np.argmax(centroids @ self._embeddings[i - self._frozen]))]
 
     def _freeze_old_windows(self) -> None:
-        """Fold windows beyond ``max_history_windows`` into their speaker's representatives."""
-        excess = len(self._embeddings) - self.options.max_history_windows
-        for _ in range(max(0, excess)):
+        """Windows beyond ``max_history_windows`` keep their name and leave the re-clustering;
+        their embeddings are summed into their speaker's centroid."""
+        while len(self._embeddings) > self.options.max_history_windows and self._names[self._frozen] is not None:
             name = self._names[self._frozen]
-            if name is None:
-                break
-            if name not in self._history:
-                k = self.options.history_representatives
-                self._history[name] = _History(np.zeros((k, self._embeddings[0].shape[0])), np.zeros(k, dtype=np.int64))
-            self._history[name].add(self._embeddings.pop(0))
+            embedding = self._embeddings.pop(0)
+            self._history[name] = self._history[name] + embedding if name in self._history else embedding.copy()
             self._frozen += 1
 
     def _build_turns(self) -> list[Turn]:

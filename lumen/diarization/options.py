@@ -40,11 +40,10 @@ class DiarizationOptions:
     """From this many windows on, NeMo's NME-SC estimates the speaker count and labels the
     windows; below, agglomerative clustering does (NME-SC under-counts short histories)."""
     max_history_windows: int = 240
-    """Windows re-clustered individually.  Older windows keep their label and are
-    represented by ``history_representatives`` averaged embeddings per speaker, which
-    bounds the cost of a re-clustering in long sessions."""
-    history_representatives: int = 8
-    """Averaged embeddings kept per speaker for windows older than the history."""
+    """Windows re-clustered (the most recent; 240 is 3 minutes of speech).  Older windows
+    keep their name; their speaker is remembered as a centroid, so a new cluster that
+    matches it (mean cosine >= ``threshold``) takes its name again.  Bounds the cost of a
+    re-clustering in long sessions; speaker-count options apply to this recent history."""
 
     def __post_init__(self) -> None:
         if not 0 < self.hop <= self.window:
@@ -63,7 +62,5 @@ class DiarizationOptions:
             raise ValueError("min_cluster_windows must be >= 1")
         if self.nme_min_windows < 8:
             raise ValueError("nme_min_windows must be >= 8 (NME-SC needs more than 6 windows)")
-        if self.max_history_windows < self.nme_min_windows:
-            raise ValueError("max_history_windows must be >= nme_min_windows")
-        if self.history_representatives < 1:
-            raise ValueError("history_representatives must be >= 1")
+        if self.max_history_windows < 2:
+            raise ValueError("max_history_windows must be >= 2")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Collection, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -37,11 +37,12 @@ def speaker_name(index: int) -> str:
     return f"S{index + 1}"
 
 
-def stable_names(clusters: np.ndarray, previous: Sequence[str | None]) -> list[str]:
+def stable_names(clusters: np.ndarray, previous: Sequence[str | None], reserved: Collection[str] = ()) -> list[str]:
     """Names for ``clusters`` (one cluster id per item) that keep ``previous`` names where possible.
 
     ``previous[i]`` is item i's name before this clustering, or ``None`` for a
-    new item.  Clusters matched to no old name get the lowest unused numbers.
+    new item.  Clusters matched to no old name get the lowest numbers neither
+    matched nor ``reserved``.
     """
     ids = np.unique(clusters)
     old_names = sorted({name for name in previous if name is not None})
@@ -56,7 +57,7 @@ def stable_names(clusters: np.ndarray, previous: Sequence[str | None]) -> list[s
         for r, c in zip(*linear_sum_assignment(overlap, maximize=True)):
             if overlap[r, c] > 0:
                 mapping[int(ids[r])] = old_names[c]
-    taken = set(mapping.values())
+    taken = set(mapping.values()) | set(reserved)
     free = (speaker_name(i) for i in range(len(ids) + len(taken)) if speaker_name(i) not in taken)
     _, first_seen = np.unique(clusters, return_index=True)
     for cluster_id in ids[np.argsort(first_seen)]:  # new speakers numbered in order of appearance
@@ -93,16 +94,14 @@ def turns_between(turns: Sequence[Turn], start: float, end: float) -> list[Turn]
 
 
 def changes(old: Sequence[Turn], new: Sequence[Turn], until: float) -> list[LabelChange]:
-    """Where ``new`` names audio in ``[old start, until)`` differently from ``old``.
+    """Where ``new`` names audio in ``[0, until)`` differently from ``old``.
 
-    ``old`` is read as :func:`turns_between` would have answered a query then
-    (its last name stretched to ``until``), since that is what the caller may
-    have sent.
+    Both are read as :func:`turns_between` answers queries (the first and last
+    names stretched to 0 and ``until``), since that is what the caller may
+    have been told.
     """
-    if not old or not new:
-        return []
-    start = old[0][0]
-    if until <= start:
+    start = 0.0
+    if not old or not new or until <= start:
         return []
     before = turns_between(old, start, until)
     after = turns_between(new, start, until)
