@@ -177,6 +177,7 @@ class Simulation:
     snapshots: list[tuple[float, list[Turn]]] = field(default_factory=list)  # (stream time, turns)
     speech: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # VAD, per frame
     cpu_seconds: float = 0.0
+    cpu_by_snapshot: list[float] = field(default_factory=list)  # CPU seconds since the previous snapshot
     duration: float = 0.0
     changes: int = 0
 
@@ -196,6 +197,7 @@ def simulate(audio: np.ndarray, embedder: SpeakerEmbedder, options: DiarizationO
         started = time.process_time()
         result.changes += len(step())
         result.cpu_seconds += time.process_time() - started
+        result.cpu_by_snapshot.append(result.cpu_seconds - sum(result.cpu_by_snapshot))
         now = position / SAMPLE_RATE
         result.snapshots.append((now, diarizer.speaker_turns(0.0, now)))
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -88,6 +89,7 @@ class SessionDiarizer:
         self._frozen = 0
         self._history: dict[str, np.ndarray] = {}  # name -> sum of its frozen windows' embeddings
         self._since_recluster = 0
+        self._recluster_interval = self._recluster_samples
         self._clustered = False
 
     # --- event-loop side ------------------------------------------------------
@@ -159,7 +161,7 @@ class SessionDiarizer:
             fresh = self._cut_windows()
             if fresh:
                 self._embeddings.extend(self._embedder.embed(fresh))
-            due = self._since_recluster >= self._recluster_samples or not self._clustered or final
+            due = self._since_recluster >= self._recluster_interval or not self._clustered or final
             if self._names and (due or None in self._names):
                 if due:
                     self._recluster()
@@ -226,6 +228,7 @@ class SessionDiarizer:
         return fresh
 
     def _recluster(self) -> None:
+        started = time.thread_time()
         active = np.stack(self._embeddings)
         clusters = cluster(active, self.options)
         previous = self._names[self._frozen:]
@@ -234,7 +237,9 @@ class SessionDiarizer:
         self._names[self._frozen:] = names
         self._since_recluster = 0
         self._clustered = True
-        log.debug("re-clustered %d windows: %d speakers", len(active), len(set(names)))
+        cost = time.thread_time() - started
+        self._recluster_interval = max(self._recluster_samples, round(cost / self.options.recluster_budget * SAMPLE_RATE))
+        log.debug("re-clustered %d windows in %.0f ms: %d speakers", len(active), cost * 1000, len(set(names)))
 
     def _recognise_returning(self, active: np.ndarray, names: list[str], known: set[str]) -> list[str]:
         """A new cluster close to a speaker now only in the frozen history is that speaker again."""
