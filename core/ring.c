@@ -67,6 +67,9 @@ static int write_some(lumen_ring *ring, const float *samples, size_t n)
             if (atomic_compare_exchange_weak_explicit(&ring->consumed, &c, target,
                                                       memory_order_acq_rel, memory_order_acquire)) {
                 atomic_fetch_add_explicit(&ring->dropped, target - c, memory_order_relaxed);
+                /* Publish the new read position before overwriting the slots
+                 * (pairs with the fence in lumen_ring_peek). */
+                atomic_thread_fence(memory_order_release);
                 break;
             }
         }
@@ -104,8 +107,11 @@ size_t lumen_ring_peek(lumen_ring *ring, float *out, size_t n)
         uint64_t w = atomic_load_explicit(&ring->written, memory_order_acquire);
         size_t count = (size_t)(w - c) < n ? (size_t)(w - c) : n;
         copy_out(ring, c, out, count);
-        /* A DROP_OLDEST writer may have overwritten what we copied: retry. */
-        if (atomic_load_explicit(&ring->consumed, memory_order_acquire) == c)
+        /* A DROP_OLDEST writer may have overwritten what we copied: retry.
+         * The fence keeps the copy's loads before the re-check (seqlock
+         * reader); an acquire load alone would let them sink below it. */
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&ring->consumed, memory_order_relaxed) == c)
             return count;
     }
 }

@@ -207,9 +207,11 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
         switch (d->state) {
         case S_SNIFF:
             used = collect(d, data, n);
-            if (d->head_len < d->head_need)
+            /* Decide as soon as the bytes cannot begin "RIFF", so a raw
+             * stream shorter than 4 bytes still yields its samples. */
+            if (d->head_len < d->head_need && memcmp(d->head, "RIFF", d->head_len) == 0)
                 break;
-            if (memcmp(d->head, "RIFF", 4) == 0) {
+            if (d->head_len == d->head_need && memcmp(d->head, "RIFF", 4) == 0) {
                 d->is_wav = 1;
                 d->state = S_RIFF;
                 d->head_need = 12;
