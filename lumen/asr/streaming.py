@@ -8,10 +8,13 @@ ring buffer, asks the engine for hypotheses and turns them into events:
   audio inside an utterance, each replacing the previous partial of the same
   ``segment_id``;
 * a **final** when the VAD says the utterance ended (``endpoint_silence``);
-* a **forced final** when an utterance outgrows ``max_segment``: only the words
-  that two consecutive hypotheses agree on (LocalAgreement-2) and that end well
-  before the window's edge are committed, so a final never cuts a word; the
-  rest of the utterance carries on as the next segment.
+* an **early final** once an utterance is ``commit_window`` long: the words
+  that two consecutive hypotheses agree on (LocalAgreement-2) and that end
+  clear of the window's edge are committed, so a final never cuts a word; the
+  rest of the utterance carries on as the next segment;
+* a **forced final** when a window reaches ``max_segment`` (whisper sees at
+  most that much audio at once): its words clear of the edge are committed,
+  agreed or not.
 
 Scheduling: each session has at most one inference in flight, finals go
 before partials, and a partial is skipped (merged into the next) while the
@@ -28,6 +31,7 @@ the engine's executor.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import threading
@@ -55,6 +59,15 @@ class StreamingOptions:
     """Seconds of new audio in an utterance between two partials."""
     max_segment: float = 12.0
     """Utterance length in seconds that forces a final at a word boundary."""
+    commit_window: float = 6.0
+    """From this utterance length on, words two consecutive hypotheses agree on
+    (LocalAgreement-2) become finals without waiting for a pause; this keeps
+    the re-decoded window, and so the cost of each partial, bounded."""
+    edge_margin: float = 1.0
+    """Words ending closer than this to the window's end may be cut off, so
+    they are never committed."""
+    cut_search: float = 0.15
+    """Seconds around a word boundary searched for the quietest point to cut at."""
     pre_roll: float = 0.3
     """Seconds of audio kept before the VAD's speech start (soft onsets)."""
     tail: float = 0.3
@@ -85,7 +98,6 @@ class _Job:
     start: int  # absolute sample
     end: int
     is_final: bool
-    forced: bool = False
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future(), repr=False)
 
@@ -115,6 +127,8 @@ class StreamingRecognizer:
                  on_failure: Callable[[BaseException], None]) -> None:
         self.engine = engine
         self.decode = decode
+        # Partials are replaced a second later: no temperature fallback for them.
+        self._partial_decode = dataclasses.replace(decode, temperature_increment=0.0)
         self.options = options
         self._emit = emit
         self._on_failure = on_failure
@@ -238,9 +252,11 @@ class StreamingRecognizer:
             return None
         length = self._received - self._utt_start
         if length >= self.options.max_segment * SAMPLE_RATE:
-            return _Job(self._utt_start, self._received, is_final=True, forced=True)
+            return _Job(self._utt_start, self._received, is_final=False)
         new_audio = self._received - self._last_partial_end
-        if (self.options.interim_results and new_audio >= self.options.partial_interval * SAMPLE_RATE
+        # Without interim results, hypotheses are still needed for early commits.
+        wanted = self.options.interim_results or length >= self.options.commit_window * SAMPLE_RATE
+        if (wanted and new_audio >= self.options.partial_interval * SAMPLE_RATE
                 and self.engine.queue_depth == 0):
             return _Job(self._utt_start, self._received, is_final=False)
         return None
@@ -267,25 +283,45 @@ class StreamingRecognizer:
             self._on_failure(exc)
 
     async def _execute(self, job: _Job) -> None:
-        # Forced finals and partials are made on the spot; only closed utterances queue.
-        audio = self._audio(job.start, job.end)
-        result = await self.engine.run(audio, self.decode, abort=self._abort)
+        """Recognise a job's window and turn the result into events.
+
+        A window holds at most ``max_segment`` seconds.  When a job has more
+        audio than that (a long utterance, or audio sent faster than real time)
+        the window is *forced*: its stable words become a final and the job
+        goes on from the cut.  An open utterance's hypothesis also commits
+        words early, once it is ``commit_window`` long and two hypotheses agree.
+        """
+        max_length = int(self.options.max_segment * SAMPLE_RATE)
+        end = min(job.end, job.start + max_length)
+        forced = job.end - job.start >= max_length and (end < job.end or not job.is_final)
+        decode = self.decode if job.is_final or forced else self._partial_decode
+        result = await self.engine.run(self._audio(job.start, end), decode, abort=self._abort)
         words = self._place(result.words, job.start / SAMPLE_RATE)
-        if not job.is_final:
-            self._last_partial_end = job.end
-            self._previous_words = words
-            if words:
-                self._partial_sent = True
-                await self._deliver(self._event(job, words, result, is_final=False))
-            return
-        if job.forced:
-            words = self._commit_point(words, job)
-        else:
+        if job.is_final and not forced:
             self._jobs.pop(0)
             self._discard_until(job.end)
-        await self._finish_segment(job, words, result)
-        if not job.done.done():
+            await self._finish_segment(job, words, result)
             job.done.set_result(None)
+            return
+        agreed = agreed_prefix(self._previous_words, words)
+        if not job.is_final:
+            self._last_partial_end = end
+            self._previous_words = words
+        stable = self._stable(words[:agreed], end)
+        if forced:
+            # The window is full: this long-context hypothesis is the best there will be.
+            stable = self._stable(words, end) or words
+        elif job.end - job.start < self.options.commit_window * SAMPLE_RATE:
+            stable = []
+        if forced or stable:
+            await self._commit(job, end, words, len(stable), result)
+        elif words:
+            await self._send_partial(job, words, result, end)
+
+    async def _send_partial(self, job: _Job, words: list[Word], result: Transcription, end: int) -> None:
+        if self.options.interim_results:
+            self._partial_sent = True
+            await self._deliver(self._event(job, words, result, is_final=False, end=end))
 
     def _place(self, words: list[Word], offset: float) -> list[Word]:
         """Words in session time, never before the end of the last final.
@@ -303,38 +339,72 @@ class StreamingRecognizer:
             floor = start
         return placed
 
-    def _commit_point(self, words: list[Word], job: _Job) -> list[Word]:
-        """Words of a forced final: agreed with the last partial and clear of the window edge."""
-        edge = job.end / SAMPLE_RATE - 1.0
-        agreed = agreed_prefix(self._previous_words, words)
-        safe = [w for w in words[:agreed] if w.end <= edge] or [w for w in words if w.end <= edge] or words
-        committed = safe
-        rest = words[len(committed):]
-        cut = job.end if not rest else int(((committed[-1].end + rest[0].start) / 2 if committed
-                                             else rest[0].start) * SAMPLE_RATE)
-        cut = max(job.start + 1, min(cut, job.end))
-        self._utt_start = cut
-        self._last_partial_end = cut
-        self._previous_words = []
-        self._discard_until(cut)
-        return committed
+    def _quietest(self, after: float, before: float, start: int, end: int) -> int:
+        """The quietest 10 ms between two words (whisper's word times are rough).
 
-    async def _finish_segment(self, job: _Job, words: list[Word], result: Transcription) -> None:
+        Searches from ``cut_search`` before the first word's end to that much
+        after the next word's start, so a cut lands in the gap between words
+        rather than inside one.
+        """
+        margin = self.options.cut_search
+        low = max(start, int((after - margin) * SAMPLE_RATE))
+        high = min(end, int((max(before, after) + margin) * SAMPLE_RATE))
+        hop = SAMPLE_RATE // 100
+        if high - low < 2 * hop:
+            return int((after + before) / 2 * SAMPLE_RATE)
+        audio = self._audio(low, high)
+        frames = audio[: (audio.size // hop) * hop].reshape(-1, hop)
+        quietest = int(np.argmin(np.einsum("ij,ij->i", frames, frames)))
+        return low + quietest * hop + hop // 2
+
+    def _stable(self, words: list[Word], end: int) -> list[Word]:
+        """The leading ``words`` that end clear of the window's edge (not cut off)."""
+        edge = end / SAMPLE_RATE - self.options.edge_margin
+        n = 0
+        while n < len(words) and words[n].end <= edge:
+            n += 1
+        return words[:n]
+
+    async def _commit(self, job: _Job, end: int, words: list[Word], n: int,
+                      result: Transcription) -> None:
+        """Final for ``words[:n]``; the speech goes on from between word n-1 and word n."""
+        committed, rest = words[:n], words[n:]
+        if rest and committed:
+            cut = self._quietest(committed[-1].end, rest[0].start, job.start, end)
+        elif rest:
+            cut = int(rest[0].start * SAMPLE_RATE)
+        else:
+            cut = end
+        cut = max(job.start + 1, min(cut, end))
+        if job.is_final:
+            job.start = cut  # a queued final: the rest of it is recognised next
+        else:
+            self._utt_start = self._last_partial_end = cut
+        self._discard_until(cut)
+        await self._finish_segment(job, committed, result, end)
+        if rest and not job.is_final:
+            self._previous_words = rest
+            await self._send_partial(job, rest, result, end)
+
+    async def _finish_segment(self, job: _Job, words: list[Word], result: Transcription,
+                              end: int | None = None) -> None:
         if words:
             self._final_end = words[-1].end
         if words or self._partial_sent:
-            await self._deliver(self._event(job, words, result, is_final=True))
+            await self._deliver(self._event(job, words, result, is_final=True, end=end))
             self._segment_id += 1
             self.segments += 1 if words else 0
         self._partial_sent = False
         self._previous_words = []
 
-    def _event(self, job: _Job, words: list[Word], result: Transcription, is_final: bool) -> TranscriptEvent:
+    def _event(self, job: _Job, words: list[Word], result: Transcription, is_final: bool,
+               end: int | None = None) -> TranscriptEvent:
+        window_end = job.end if end is None else end
         text = "".join(w.text for w in words).strip()
         start = words[0].start if words else job.start / SAMPLE_RATE
-        end = words[-1].end if words else job.end / SAMPLE_RATE
-        return TranscriptEvent(self._segment_id, is_final, text, start, end, words,
-                               result.language, (self._received - job.end) / SAMPLE_RATE)
+        stop = words[-1].end if words else window_end / SAMPLE_RATE
+        return TranscriptEvent(self._segment_id, is_final, text, start, stop, words,
+                               result.language, (self._received - window_end) / SAMPLE_RATE)
 
     async def _deliver(self, event: TranscriptEvent) -> None:
         outcome = self._emit(event)

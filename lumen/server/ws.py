@@ -53,6 +53,7 @@ class TranscribeHandler(WebSocketHandler):
             token = bearer_token(self.request.headers.get("Authorization"), query.get("token"))
             self.principal = self.context.verifier.verify(token)
             self.options = protocol.parse_session_options(query)
+            self.context.session_services.engine.resolve_language(self.options.language)
             self.context.limits.acquire(self.principal.sub)
             self._slot_held = True
         except LumenError as exc:

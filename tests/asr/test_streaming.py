@@ -1,0 +1,118 @@
+"""The partial/final policy driven directly, with the real engine and real audio."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import wave
+
+import jiwer
+import numpy as np
+import pytest
+
+from lumen.asr.engine import DecodeOptions, WhisperEngine
+from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix
+from lumen.asr.engine import Word
+from lumen.audio.vad import VadSegmenter
+
+
+def read16k(path) -> np.ndarray:
+    with wave.open(str(path)) as wav:
+        return np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+
+
+def normalize(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model):
+    engine = WhisperEngine(tiny_model, contexts=1, threads=2)
+    yield engine
+    engine.close()
+
+
+def stream(engine, audio: np.ndarray, options: StreamingOptions, chunk: float = 0.1,
+           finalize_at: float | None = None) -> list[TranscriptEvent]:
+    """Push ``audio`` through VAD + recognizer as the session does; return every event."""
+    async def run() -> list[TranscriptEvent]:
+        events: list[TranscriptEvent] = []
+        failures: list[BaseException] = []
+        recognizer = StreamingRecognizer(engine, DecodeOptions(), options, emit=events.append,
+                                         on_failure=failures.append)
+        vad = VadSegmenter()
+        step = int(16000 * chunk)
+        for offset in range(0, audio.size, step):
+            piece = audio[offset:offset + step]
+            recognizer.push(piece, vad.feed(piece))
+            if finalize_at is not None and offset <= finalize_at * 16000 < offset + step:
+                recognizer.finalize(speech_continues=vad.in_speech)
+            await asyncio.sleep(0)  # let the worker run as audio arrives
+        recognizer.push(np.zeros(0, np.float32), vad.flush())
+        await recognizer.finish()
+        assert not failures
+        return events
+    return asyncio.run(run())
+
+
+def finals_text(events: list[TranscriptEvent]) -> str:
+    return " ".join(e.text for e in events if e.is_final and e.text)
+
+
+def check_invariants(events: list[TranscriptEvent]) -> None:
+    final_ids = [e.segment_id for e in events if e.is_final]
+    assert final_ids == sorted(set(final_ids))
+    last_end = 0.0
+    for event in events:
+        if event.is_final:
+            for word in event.words:
+                assert word.start >= last_end - 1e-6 and word.end >= word.start
+                last_end = word.end
+        else:
+            assert event.segment_id not in final_ids[:final_ids.index(event.segment_id)] \
+                if event.segment_id in final_ids else True
+
+
+def test_agreed_prefix_is_loose_about_case_and_punctuation():
+    a = [Word(" And", 0, 1, 1), Word(" so,", 1, 2, 1), Word(" my", 2, 3, 1)]
+    b = [Word(" and", 0, 1, 1), Word(" so", 1, 2, 1), Word(" by", 2, 3, 1)]
+    assert agreed_prefix(a, b) == 2 and agreed_prefix([], b) == 0
+
+
+def test_long_speech_without_pauses_loses_and_repeats_nothing(engine, testdata):
+    """Three JFK clips back to back with their pauses squeezed out: early and forced commits."""
+    audio = read16k(testdata / "jfk.wav")
+    speech = audio[int(0.3 * 16000):int(10.6 * 16000)]
+    long = np.concatenate([speech, speech, speech])
+    reference = " ".join([(testdata / "jfk.txt").read_text()] * 3)
+    events = stream(engine, long, StreamingOptions(max_segment=8.0, commit_window=5.0))
+    check_invariants(events)
+    finals = [e for e in events if e.is_final and e.text]
+    assert len(finals) >= 4, "long speech is cut into several finals"
+    assert all(e.end - e.start <= 8.5 for e in finals)
+    assert jiwer.wer(normalize(reference), normalize(finals_text(events))) <= 0.2
+
+
+def test_interim_results_off_sends_only_finals(engine, testdata):
+    audio = read16k(testdata / "jfk.wav")
+    events = stream(engine, audio, StreamingOptions(interim_results=False))
+    assert events and all(e.is_final for e in events)
+    reference = (testdata / "jfk.txt").read_text()
+    assert jiwer.wer(normalize(reference), normalize(finals_text(events))) <= 0.1
+
+
+def test_partials_precede_their_final_and_track_the_speech(engine, testdata):
+    audio = read16k(testdata / "jfk.wav")
+    events = stream(engine, audio, StreamingOptions(partial_interval=1.0))
+    check_invariants(events)
+    partials = [e for e in events if not e.is_final]
+    assert len(partials) >= 3
+    for partial in partials:
+        final = next(e for e in events if e.is_final and e.segment_id == partial.segment_id)
+        assert events.index(partial) < events.index(final)
+
+
+def test_silence_gives_no_events(engine):
+    rng = np.random.default_rng(1)
+    quiet = (rng.standard_normal(16000 * 4) * 0.001).astype(np.float32)
+    assert stream(engine, quiet, StreamingOptions()) == []
