@@ -128,6 +128,14 @@ class SessionDiarizer:
             turns = self._turns
         return turns_between(turns, start, end)
 
+    def speaker(self, start: float, end: float) -> str | None:
+        """The name covering most of ``[start, end]`` (a segment's label), or ``None`` before any."""
+        turns = self.speaker_turns(start, max(end, start + 1e-3))
+        talk: dict[str, float] = {}
+        for a, b, name in turns:
+            talk[name] = talk.get(name, 0.0) + b - a
+        return max(talk, key=lambda n: talk[n]) if talk else None
+
     @property
     def speakers(self) -> list[str]:
         """Names currently in use, sorted."""

@@ -31,6 +31,8 @@ def test_streamed_call_has_two_speakers_and_low_error(embedder: SpeakerEmbedder,
     session = SessionDiarizer(embedder, DiarizationOptions())
     stream(session, sample)
     assert session.speakers == ["S1", "S2"]
+    # the longest turns of each reference speaker carry different names
+    assert session.speaker(10.6, 14.5) != session.speaker(22.0, 27.8)
     error = der(sample_turns, session.speaker_turns(6.0, 30.0))
     print(f"\nsample.wav streamed: DER {error:.1%} (±0.25 s collar, overlap excluded)")
     assert error < 0.10  # measured 2.5 % (docs/diarization.md)
@@ -99,23 +101,25 @@ def test_bounded_history_keeps_old_names_and_recognises_returning_speakers(
 
 def test_short_regions_take_the_neighbouring_speaker(embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
     session = SessionDiarizer(embedder, DiarizationOptions())
-    assert session.speaker_turns(0.0, 1.0) == []
+    assert session.speaker_turns(0.0, 1.0) == [] and session.speaker(0.0, 1.0) is None
     session.add_speech(22.0, sample[22 * SAMPLE_RATE:25 * SAMPLE_RATE])
     session.end_speech()
     session.add_speech(26.0, sample[26 * SAMPLE_RATE:int(26.3 * SAMPLE_RATE)])  # 0.3 s: not embedded
     session.update()
     assert session.speaker_turns(22.0, 26.3) == [(22.0, 26.3, "S1")]
+    assert session.speaker(26.0, 26.3) == "S1"
 
 
-def test_end_speech_trims_trailing_silence(embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
-    session = SessionDiarizer(embedder, DiarizationOptions())
-    session.add_speech(22.0, sample[22 * SAMPLE_RATE:25 * SAMPLE_RATE])
-    session.end_speech(24.0)
-    session.add_speech(27.0, sample[27 * SAMPLE_RATE:int(27.2 * SAMPLE_RATE)])
-    session.update()
-    # the pause 24-27 s is split at its middle between the regions on either side
-    turns = session.speaker_turns(22.0, 27.2)
-    assert [t[:2] for t in turns] == [(22.0, 27.2)] or turns[0][1] == pytest.approx(25.5)
+def test_end_speech_trims_trailing_silence_and_pauses_split_between_speakers(
+        embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
+    session = SessionDiarizer(embedder, DiarizationOptions(num_speakers=2))
+    session.add_speech(22.0, sample[22 * SAMPLE_RATE:25 * SAMPLE_RATE])  # speaker91
+    session.end_speech(24.0)  # the VAD saw speech end at 24 s
+    session.add_speech(27.0, sample[11 * SAMPLE_RATE:14 * SAMPLE_RATE])  # speaker90
+    session.finish()
+    turns = session.speaker_turns(22.0, 30.0)
+    assert [name for *_, name in turns] == ["S1", "S2"]
+    assert turns[0][1] == pytest.approx((24.0 + 27.0) / 2)  # the pause 24-27 s is split in the middle
 
 
 def test_speech_in_the_past_is_refused(embedder: SpeakerEmbedder) -> None:
