@@ -62,6 +62,21 @@ class _Region:
     windows: list[int] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """Speech queued by add_speech: ``audio`` starting at sample ``start``."""
+
+    start: int
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class _End:
+    """end_speech: the open region ends (at sample ``end`` when known)."""
+
+    end: int | None
+
+
 class SessionDiarizer:
     """Speaker labels for one live session.  See the module docstring for threading."""
 
@@ -74,8 +89,7 @@ class SessionDiarizer:
         self._recluster_samples = round(options.recluster_every * SAMPLE_RATE)
         # shared with the event loop: guarded by _lock
         self._lock = threading.Lock()
-        # (start, audio), or (end or None, None) for the end of a region
-        self._incoming: list[tuple[int | None, np.ndarray | None]] = []
+        self._incoming: list[_Piece | _End] = []
         self._received_end = 0
         self._queried_until = 0.0
         self._turns: list[Turn] = []
@@ -105,7 +119,7 @@ class SessionDiarizer:
         with self._lock:
             if first < self._received_end - _CONTIGUOUS_SAMPLES:
                 raise ValueError(f"speech at {start:.3f} s overlaps audio already added")
-            self._incoming.append((first, samples))
+            self._incoming.append(_Piece(first, samples))
             self._received_end = max(self._received_end, first + len(samples))
 
     def end_speech(self, end: float | None = None) -> None:
@@ -114,7 +128,7 @@ class SessionDiarizer:
         Its last window is cut at the next update."""
         last = round(end * SAMPLE_RATE) if end is not None else None
         with self._lock:
-            self._incoming.append((last, None))
+            self._incoming.append(_End(last))
 
     def speaker_turns(self, start: float, end: float) -> list[Turn]:
         """Current best ``(start, end, name)`` turns covering ``[start, end]`` seconds.
@@ -164,8 +178,11 @@ class SessionDiarizer:
         try:
             with self._lock:
                 incoming, self._incoming = self._incoming, []
-            for start, audio in incoming:
-                self._receive(start, audio)
+            for item in incoming:
+                if isinstance(item, _End):
+                    self._close_region(item.end)
+                else:
+                    self._receive(item.start, item.audio)
             fresh = self._cut_windows()
             if fresh:
                 self._embeddings.extend(self._embedder.embed(fresh))
@@ -184,17 +201,18 @@ class SessionDiarizer:
         finally:
             self._running.release()
 
-    def _receive(self, start: int | None, audio: np.ndarray | None) -> None:
+    def _close_region(self, end: int | None) -> None:
         region = self._regions[-1] if self._regions else None
-        if audio is None:
-            if region is not None and not region.closed:
-                region.closed = True
-                if start is not None and start < region.end:
-                    region.end = max(start, region.start)
-                    if region.audio is not None:
-                        region.audio = region.audio[:max(0, region.end - region.audio_start)]
+        if region is None or region.closed:
             return
-        assert start is not None
+        region.closed = True
+        if end is not None and end < region.end:
+            region.end = max(end, region.start)
+            if region.audio is not None:
+                region.audio = region.audio[:max(0, region.end - region.audio_start)]
+
+    def _receive(self, start: int, audio: np.ndarray) -> None:
+        region = self._regions[-1] if self._regions else None
         self._since_recluster += len(audio)
         if region is not None and not region.closed and abs(start - region.end) <= _CONTIGUOUS_SAMPLES:
             region.audio = np.concatenate([region.audio, audio])

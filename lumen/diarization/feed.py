@@ -39,12 +39,13 @@ class SpeechFeed:
         for event in events:
             if isinstance(event, SpeechStart):
                 self._in_speech = True
-                self._add_from(max(event.sample, self._recent_start))
-            elif isinstance(event, SpeechEnd):
+                self._added_until = max(event.sample, self._recent_start)
+            elif isinstance(event, SpeechEnd) and self._in_speech:
+                self._add_until(event.sample)  # the speech may end inside this chunk
                 self._in_speech = False
                 self.diarizer.end_speech(event.sample / SAMPLE_RATE)
-        if self._in_speech and self._added_until < self._position:
-            self._add_from(self._added_until)
+        if self._in_speech:
+            self._add_until(self._position)
         drop = max(0, len(self._recent) - _KEEP_SAMPLES)
         self._recent = self._recent[drop:]
         self._recent_start += drop
@@ -53,6 +54,8 @@ class SpeechFeed:
         """End of stream: ``events`` from the VAD's flush."""
         self.feed(np.zeros(0, dtype=np.float32), events)
 
-    def _add_from(self, start: int) -> None:
-        self.diarizer.add_speech(start / SAMPLE_RATE, self._recent[start - self._recent_start:])
-        self._added_until = self._position
+    def _add_until(self, end: int) -> None:
+        if end > self._added_until:
+            begin = self._added_until - self._recent_start
+            self.diarizer.add_speech(self._added_until / SAMPLE_RATE, self._recent[begin:end - self._recent_start])
+            self._added_until = end
