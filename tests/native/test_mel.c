@@ -13,6 +13,19 @@
 #define M_PI 3.14159265358979323846
 #endif
 
+/* resemblyzer's front end: 16 kHz, 25 ms frames, 10 ms hop, 40 mels. */
+static const lumen_mel_config ENCODER = {16000, 400, 160, 40, 0.0, 0.0};
+
+/* A transform and a copy of its filterbank (the caller frees both). */
+static lumen_mel *new_with_filters(const lumen_mel_config *c, float **filters)
+{
+    lumen_mel *mel = NULL;
+    CHECK_EQ(lumen_mel_new(c, &mel), LUMEN_MEL_OK);
+    *filters = malloc((size_t)c->n_mels * lumen_mel_bins(mel) * sizeof **filters);
+    lumen_mel_filters(mel, *filters);
+    return mel;
+}
+
 static void fill_noise(float *x, size_t n, uint64_t seed)
 {
     uint64_t state = seed;
@@ -47,35 +60,31 @@ static void reference_frame(const lumen_mel_config *c, const float *filters, con
 
 static void test_rejects_bad_configs(void)
 {
-    lumen_mel *mel = (lumen_mel *)1;
-    const lumen_mel_config good = {16000, 400, 160, 40, 0.0, 0.0};
-    lumen_mel_config c;
-    c = good; c.n_fft = 401;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_EINVAL);
-    CHECK(mel == NULL);
-    c = good; c.n_fft = 0;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_EINVAL);
-    c = good; c.hop = 0;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_EINVAL);
-    c = good; c.n_mels = 0;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_EINVAL);
-    c = good; c.fmax = 8001.0;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_EINVAL);
-    c = good; c.fmin = 8000.0;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_EINVAL);
-    c = good; c.sample_rate = 0;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_EINVAL);
+    const lumen_mel_config bad[] = {
+        {16000, 401, 160, 40, 0.0, 0.0},    /* odd n_fft */
+        {16000, 0, 160, 40, 0.0, 0.0},      /* no frame */
+        {16000, 400, 0, 40, 0.0, 0.0},      /* no hop */
+        {16000, 400, 160, 0, 0.0, 0.0},     /* no band */
+        {16000, 400, 160, 40, 0.0, 8001.0}, /* above Nyquist */
+        {16000, 400, 160, 40, 8000.0, 0.0}, /* fmin at fmax */
+        {0, 400, 160, 40, 0.0, 0.0},        /* no sample rate */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lumen_mel *mel = (lumen_mel *)1;
+        CHECK_EQ(lumen_mel_new(&bad[i], &mel), LUMEN_MEL_EINVAL);
+        CHECK(mel == NULL);
+    }
+    lumen_mel *mel;
     CHECK_EQ(lumen_mel_new(NULL, &mel), LUMEN_MEL_EINVAL);
-    CHECK_EQ(lumen_mel_new(&good, NULL), LUMEN_MEL_EINVAL);
+    CHECK_EQ(lumen_mel_new(&ENCODER, NULL), LUMEN_MEL_EINVAL);
     CHECK_EQ(lumen_mel_compute(NULL, NULL, 0, NULL), LUMEN_MEL_EINVAL);
     lumen_mel_free(NULL);
 }
 
 static void test_frame_count(void)
 {
-    const lumen_mel_config c = {16000, 400, 160, 40, 0.0, 0.0};
     lumen_mel *mel;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_OK);
+    CHECK_EQ(lumen_mel_new(&ENCODER, &mel), LUMEN_MEL_OK);
     CHECK_EQ(lumen_mel_frames(mel, 0), 0);
     CHECK_EQ(lumen_mel_frames(mel, 1), 1);
     CHECK_EQ(lumen_mel_frames(mel, 159), 1);
@@ -100,10 +109,8 @@ static void test_matches_direct_dft(void)
     const size_t lengths[] = {1, 77, 401, 3000};
     for (size_t ci = 0; ci < sizeof configs / sizeof configs[0]; ci++) {
         const lumen_mel_config *c = &configs[ci];
-        lumen_mel *mel;
-        CHECK_EQ(lumen_mel_new(c, &mel), LUMEN_MEL_OK);
-        float *filters = malloc((size_t)c->n_mels * lumen_mel_bins(mel) * sizeof *filters);
-        lumen_mel_filters(mel, filters);
+        float *filters;
+        lumen_mel *mel = new_with_filters(c, &filters);
         for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
             const size_t n = lengths[li], frames = lumen_mel_frames(mel, n);
             float *x = malloc(n * sizeof *x);
@@ -135,12 +142,10 @@ static void test_matches_direct_dft(void)
  * 2 / (upper edge - lower edge) in 1/Hz, so wide bands have unit area. */
 static void test_filterbank_shape(void)
 {
-    const lumen_mel_config c = {16000, 400, 160, 40, 0.0, 0.0};
-    lumen_mel *mel;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_OK);
+    const lumen_mel_config c = ENCODER;
+    float *w;
+    lumen_mel *mel = new_with_filters(&c, &w);
     const size_t bins = lumen_mel_bins(mel);
-    float *w = malloc((size_t)c.n_mels * bins * sizeof *w);
-    lumen_mel_filters(mel, w);
     size_t previous_peak = 0;
     for (int m = 0; m < c.n_mels; m++) {
         const float *row = w + (size_t)m * bins;
@@ -165,15 +170,12 @@ static void test_filterbank_shape(void)
 /* A 1 kHz tone puts its energy in the band centred nearest 1 kHz. */
 static void test_tone_lands_in_its_band(void)
 {
-    const lumen_mel_config c = {16000, 400, 160, 40, 0.0, 0.0};
-    lumen_mel *mel;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_OK);
+    float *w;
+    lumen_mel *mel = new_with_filters(&ENCODER, &w);
     const size_t n = 16000, bins = lumen_mel_bins(mel);
     float *x = malloc(n * sizeof *x), *out = malloc(lumen_mel_frames(mel, n) * 40 * sizeof *out);
-    float *w = malloc(40 * bins * sizeof *w);
     for (size_t i = 0; i < n; i++)
         x[i] = (float)sin(2.0 * M_PI * 1000.0 * i / 16000.0);
-    lumen_mel_filters(mel, w);
     CHECK_EQ(lumen_mel_compute(mel, x, n, out), LUMEN_MEL_OK);
     const float *row = out + 50 * 40; /* a frame in the middle */
     int loudest = 0, expected = 0;
@@ -206,9 +208,8 @@ static void *run_job(void *arg)
 
 static void test_threads_share_a_transform(void)
 {
-    const lumen_mel_config c = {16000, 400, 160, 40, 0.0, 0.0};
     lumen_mel *mel;
-    CHECK_EQ(lumen_mel_new(&c, &mel), LUMEN_MEL_OK);
+    CHECK_EQ(lumen_mel_new(&ENCODER, &mel), LUMEN_MEL_OK);
     const size_t n = 24000, size = lumen_mel_frames(mel, n) * 40;
     float *x = malloc(n * sizeof *x);
     fill_noise(x, n, 7);
