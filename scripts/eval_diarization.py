@@ -36,6 +36,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 import wave
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -296,6 +297,8 @@ def main() -> None:
     parser.add_argument("--num-speakers", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # scored over the union of reference and hypothesis, as intended
+    warnings.filterwarnings("ignore", message="'uem' was approximated")
     torch.set_num_threads(1)
     options = replace(DiarizationOptions(), window=args.window, hop=args.hop, threshold=args.threshold,
                       recluster_every=args.recluster_every, num_speakers=args.num_speakers)
