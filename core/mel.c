@@ -280,7 +280,7 @@ int lumen_mel_compute(const lumen_mel *mel, const float *samples, size_t n, floa
             for (int h = 0; h < 2; h++) {
                 const size_t i = 2 * j + (size_t)h;
                 const ptrdiff_t s = start + (ptrdiff_t)i;
-                v[h] = (s >= 0 && (size_t)s < n) ? samples[s] * mel->window[i] : 0.0;
+                v[h] = (s >= 0 && (size_t)s < n) ? (double)samples[s] * mel->window[i] : 0.0;
             }
             packed[j] = (cpx){v[0], v[1]};
         }
@@ -291,7 +291,7 @@ int lumen_mel_compute(const lumen_mel *mel, const float *samples, size_t n, floa
             const float *w = mel->weights + band * mel->bins;
             double acc = 0.0;
             for (size_t k = first; k < first + mel->band_count[band]; k++)
-                acc += w[k] * power[k];
+                acc += (double)w[k] * power[k];
             row[band] = (float)acc;
         }
     }
