@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from lumen.diarization.clustering import cluster
+from lumen.errors import BadRequestError
 from lumen.diarization.embedder import SAMPLE_RATE, SpeakerEmbedder
 from lumen.diarization.options import DiarizationOptions
 from lumen.diarization.tracker import (LabelChange, Turn, changes, merge_turns, speaker_name, stable_names,
@@ -365,6 +366,13 @@ class Diarizer:
         """A new session diarizer; keyword arguments override fields of the service's options
         (e.g. ``num_speakers=2``); invalid values raise ``ValueError``."""
         return SessionDiarizer(self.embedder, replace(self.options, **overrides))
+
+    def check_overrides(self, overrides: dict[str, Any]) -> None:
+        """Raise :class:`BadRequestError` if ``overrides`` cannot make a session (handshake check)."""
+        try:
+            replace(self.options, **overrides)
+        except ValueError as exc:
+            raise BadRequestError(f"speaker options: {exc}") from None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Run ``fn(*args)`` in the diarization pool."""
