@@ -35,6 +35,12 @@ class ModelError(LumenError):
     code = "model_error"
 
 
+class InferenceAborted(LumenError):
+    """A transcription was stopped by its caller's abort event."""
+
+    code = "aborted"
+
+
 class DiarizationError(LumenError):
     """The speaker encoder's weights cannot be found or loaded."""
 

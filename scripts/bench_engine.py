@@ -9,10 +9,12 @@ inference time over ``--repeat`` runs, the real-time factor (inference / audio
 duration) and the WER (lower-case, punctuation stripped).
 
 A second table compares word timing methods against the utterance
-boundaries of sample.stm (mean distance from each utterance start to the
-nearest word start, and from each utterance end to the nearest word end):
-whisper.cpp's token timestamps (what the engine uses) and its DTW timestamps
-(with the model's alignment-heads preset).
+boundaries of sample.stm, on an excerpt of utterance length (like live
+audio) and on the whole file: mean distance between an utterance's start and
+the start of its first word, and between its end and the end of its last word
+(words matched by a WER alignment).  Methods: whisper.cpp's token timestamps
+(what the engine uses) and its DTW timestamps (model's alignment-heads
+preset; DTW gives one time per token, used as the word start).
 
     python scripts/bench_engine.py [--model tiny.en] [--threads 1 2] [--repeat 3]
 """
@@ -97,15 +99,48 @@ def speed_table(model: Path, threads: list[int], repeat: int) -> None:
             engine.close()
 
 
-def boundary_errors(starts: list[float], ends: list[float]) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Utterance:
+    start: float
+    end: float
+    words: list[str]
+
+
+def utterances(start: float, end: float) -> list[Utterance]:
+    """sample.stm utterances inside [start, end], times relative to ``start``."""
     rows = [line.split(maxsplit=5) for line in (TESTDATA / "sample.stm").read_text().splitlines()]
-    onset = [min(abs(s - float(r[3])) for s in starts) for r in rows]
-    offset = [min(abs(e - float(r[4])) for e in ends) for r in rows] if ends else []
-    return statistics.mean(onset), (statistics.mean(offset) if offset else float("nan"))
+    return [Utterance(float(r[3]) - start, float(r[4]) - start, normalize(r[5]).split())
+            for r in sorted(rows, key=lambda r: float(r[3]))
+            if float(r[3]) >= start and float(r[4]) <= end]
 
 
-def dtw_word_starts(model: Path, audio: np.ndarray, preset, threads: int) -> list[float]:
-    """Word starts from whisper.cpp's DTW token times (first token of each word)."""
+def boundary_errors(utts: list[Utterance], words: list[tuple[str, float, float | None]]
+                    ) -> tuple[float, float, int]:
+    """Mean |start of an utterance's first word - utterance start| and the same for ends.
+
+    Reference and hypothesis words are aligned (jiwer); only utterance-initial
+    (or final) reference words matched to a hypothesis word count.  Returns
+    (onset error, offset error, utterances counted).
+    """
+    ref = [(i, w) for i, u in enumerate(utts) for w in u.words]
+    hyp = [(k, piece) for k, (text, _, _) in enumerate(words) for piece in normalize(text).split()]
+    out = jiwer.process_words(" ".join(w for _, w in ref), " ".join(p for _, p in hyp))
+    match: dict[int, int] = {}
+    for chunk in out.alignments[0]:
+        if chunk.type in ("equal", "substitute"):
+            for j in range(chunk.ref_end_idx - chunk.ref_start_idx):
+                match[chunk.ref_start_idx + j] = hyp[chunk.hyp_start_idx + j][0]
+    firsts = [next(j for j, (i, _) in enumerate(ref) if i == u) for u in range(len(utts))]
+    lasts = [max(j for j, (i, _) in enumerate(ref) if i == u) for u in range(len(utts))]
+    onsets = [abs(words[match[f]][1] - utts[u].start) for u, f in enumerate(firsts) if f in match]
+    ends = [abs(words[match[t]][2] - utts[u].end) for u, t in enumerate(lasts)
+            if t in match and words[match[t]][2] is not None]
+    return (statistics.mean(onsets) if onsets else float("nan"),
+            statistics.mean(ends) if ends else float("nan"), len(onsets))
+
+
+def dtw_words(model: Path, audio: np.ndarray, preset, threads: int) -> list[tuple[str, float, None]]:
+    """(word, start) from whisper.cpp's DTW token times (first token of each word)."""
     params = pw.whisper_context_default_params()
     params.use_gpu = False
     params.flash_attn = False  # whisper.cpp disables DTW with flash attention
@@ -120,32 +155,40 @@ def dtw_word_starts(model: Path, audio: np.ndarray, preset, threads: int) -> lis
         full.print_progress = full.print_realtime = False
         pw.whisper_full(ctx, full, audio, audio.size)
         eot = pw.whisper_token_eot(ctx)
-        starts = []
+        words: list[tuple[str, float, None]] = []
         for s in range(pw.whisper_full_n_segments(ctx)):
             for i in range(pw.whisper_full_n_tokens(ctx, s)):
                 data = pw.whisper_full_get_token_data(ctx, s, i)
-                if data.id < eot and pw.whisper_token_to_bytes(ctx, data.id).startswith(b" "):
-                    starts.append(data.t_dtw / 100)
-        return starts
+                if data.id >= eot:
+                    continue
+                piece = pw.whisper_token_to_bytes(ctx, data.id).decode("utf-8", "replace")
+                if piece.startswith(" ") or not words:
+                    words.append((piece, data.t_dtw / 100, None))
+                else:
+                    words[-1] = (words[-1][0] + piece, words[-1][1], None)
+        return words
     finally:
         pw.whisper_free(ctx)
 
 
 def timing_table(model: Path, preset, threads: int) -> None:
-    audio = load("sample.wav")
-    print(f"\n{'word times':<34} {'onset err s':>11} {'offset err s':>12}")
+    print(f"\n{'word times vs sample.stm utterances':<44} {'onset err s':>11} {'end err s':>9} {'n':>3}")
     engine = WhisperEngine(model, contexts=1, threads=threads)
     try:
-        for label, options in (("token timestamps, full window", DecodeOptions(audio_ctx=0)),
-                               ("token timestamps, sized window", DecodeOptions())):
-            words = engine.transcribe(audio, options).words
-            onset, offset = boundary_errors([w.start for w in words], [w.end for w in words])
-            print(f"{label:<34} {onset:11.3f} {offset:12.3f}")
+        for start, end in ((8.30, 17.78), (0.0, 30.0)):
+            audio = load("sample.wav")[int(start * RATE):int(end * RATE)]
+            utts = utterances(start, end)
+            rows = [(f"token timestamps, {label}", [(w.text, w.start, w.end) for w in
+                     engine.transcribe(audio, options).words])
+                    for label, options in (("full window", DecodeOptions(audio_ctx=0)),
+                                           ("sized window", DecodeOptions()))]
+            if preset is not None:
+                rows.append(("DTW (starts only), full window", dtw_words(model, audio, preset, threads)))
+            for label, words in rows:
+                onset, offset, n = boundary_errors(utts, words)
+                print(f"{f'{start:g}-{end:g} s: {label}':<44} {onset:11.3f} {offset:9.3f} {n:3d}")
     finally:
         engine.close()
-    if preset is not None:
-        onset, _ = boundary_errors(dtw_word_starts(model, audio, preset, threads), [])
-        print(f"{'DTW (starts only), full window':<34} {onset:11.3f} {'-':>12}")
 
 
 def main() -> int:
