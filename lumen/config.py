@@ -76,6 +76,8 @@ class Settings:
         "Seconds of new speech between two partial results.", 1.0)
 
     # --- diarization ---------------------------------------------------------
+    diarization: bool = _doc(
+        "Label speakers (sessions may still opt out with `diarize=false`).", True)
     diarization_workers: int = _doc("Threads for speaker embedding and clustering.", 1)
 
     # --- limits --------------------------------------------------------------

@@ -25,6 +25,7 @@ ENCODINGS = ("pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "mulaw", "alaw"
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 192000
 MAX_CHANNELS = 32
+MAX_SPEAKERS = 16
 
 #: Client → server text message types.
 CLIENT_TYPES = ("finalize", "end", "keepalive")
@@ -51,9 +52,20 @@ class SessionOptions:
     """Send partial transcripts (``is_final: false``) while speech goes on."""
     diarize: bool = True
     """Label speakers (``speaker`` field) when the server has diarization."""
+    num_speakers: int | None = None
+    """Exact number of speakers, when known (1-16)."""
+    min_speakers: int | None = None
+    """Fewest speakers to find (1-16; server default 1)."""
+    max_speakers: int | None = None
+    """Most speakers to find (1-16; server default 8)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def speaker_overrides(self) -> dict[str, int]:
+        """The speaker-count options the client set (for the diarizer)."""
+        return {name: value for name in ("num_speakers", "min_speakers", "max_speakers")
+                if (value := getattr(self, name)) is not None}
 
 
 def _parse_bool(name: str, value: str) -> bool:
@@ -98,6 +110,12 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
     for name in ("interim_results", "diarize"):
         if name in query:
             values[name] = _parse_bool(name, query[name])
+    for name in ("num_speakers", "min_speakers", "max_speakers"):
+        if name in query:
+            values[name] = _parse_int(name, query[name], 1, MAX_SPEAKERS)
+    low, high = values.get("min_speakers"), values.get("max_speakers")
+    if low is not None and high is not None and low > high:
+        raise BadRequestError(f"min_speakers ({low}) must not exceed max_speakers ({high})")
     return SessionOptions(**values)
 
 

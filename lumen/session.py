@@ -3,7 +3,7 @@
 A :class:`Session` owns the audio pipeline of one WebSocket connection::
 
     bytes ─► AudioDecoder ─► StreamResampler ─► VadSegmenter ─► StreamingRecognizer ─► events
-                                                              └► (diarization, when enabled)
+                                                              └► LiveSpeakers (diarization) ─► labels
 
 and turns the pipeline's events into protocol messages.  It knows nothing of
 Tornado: the handler gives it a ``send`` and a ``close`` callable.
@@ -38,6 +38,8 @@ from lumen.audio.resampler import StreamResampler
 from lumen.audio.vad import VadOptions, VadSegmenter
 from lumen.auth import Principal
 from lumen.config import Settings
+from lumen.diarization import Diarizer, LabelChange
+from lumen.diarization.live import LiveSpeakers
 from lumen.errors import (AudioFormatError, BadRequestError, CapacityError, LumenError,
                           SessionPolicyError, UserLimitError)
 
@@ -79,6 +81,8 @@ class SessionServices:
     settings: Settings
     engine: WhisperEngine
     model_name: str
+    diarizer: Diarizer | None = None
+    """None when the server runs without diarization."""
 
 
 class Session:
@@ -103,6 +107,11 @@ class Session:
         self._decoded_samples = 0
         self._vad = VadSegmenter(VadOptions(aggressiveness=self._settings.vad_aggressiveness,
                                             endpoint_silence=self._settings.endpoint_silence))
+        self._speakers: LiveSpeakers | None = None
+        if options.diarize and services.diarizer is not None:
+            self._speakers = LiveSpeakers(services.diarizer,
+                                          services.diarizer.session(**options.speaker_overrides()),
+                                          on_changes=self._on_speaker_changes)
         language = options.language
         self._recognizer = StreamingRecognizer(
             services.engine,
@@ -112,7 +121,8 @@ class Session:
                              max_segment=self._settings.max_segment,
                              max_lag=self._settings.max_lag),
             emit=self._on_transcript,
-            on_failure=self._on_recognizer_failure)
+            on_failure=self._on_recognizer_failure,
+            split=self._speakers.split if self._speakers is not None else None)
         self._loop = asyncio.get_running_loop()
         self._started = time.monotonic()
         self._timers: list[asyncio.TimerHandle] = []
@@ -124,6 +134,7 @@ class Session:
     def start(self) -> None:
         """Send ``session.started``: the first message of every session."""
         config = self.options.to_dict()
+        config["diarize"] = self._speakers is not None
         self._send(protocol.session_started(self.id, self.principal.sub, self._services.model_name,
                                             config, self.principal.expires_at))
         log.info("session started", extra={"session_id": self.id, "user": self.principal.sub})
@@ -209,14 +220,28 @@ class Session:
 
     def _feed16k(self, audio: np.ndarray) -> None:
         if audio.size:
-            self._recognizer.push(audio, self._vad.feed(audio))
+            events = self._vad.feed(audio)
+            self._recognizer.push(audio, events)
+            if self._speakers is not None:
+                self._speakers.feed(audio, events)
 
     async def _on_transcript(self, event: TranscriptEvent) -> None:
         words = [{"text": w.text.strip(), "start": protocol.t(w.start), "end": protocol.t(w.end),
                   "confidence": round(w.probability, 3)} for w in event.words]
+        speaker = None
+        if self._speakers is not None and event.words:
+            speaker = self._speakers.label(event.start, event.end)
+            if event.is_final:
+                self._speakers.sent(event.segment_id, event.start, event.end, speaker)
         self._send(protocol.transcript(self.id, event.segment_id, event.is_final, event.text,
-                                       event.start, event.end, None, words, event.language,
+                                       event.start, event.end, speaker, words, event.language,
                                        event.lag))
+
+    def _on_speaker_changes(self, changes: list[LabelChange]) -> None:
+        assert self._speakers is not None
+        updated = self._speakers.corrections(changes)
+        if updated:
+            self._send(protocol.speakers_updated(self.id, updated))
 
     def _on_recognizer_failure(self, exc: BaseException) -> None:
         self.end(LumenError(f"transcription failed: {exc}"))
@@ -246,6 +271,11 @@ class Session:
         except Exception as exc:  # the recognizer already reported it
             log.debug("recognizer ended with %r", exc, extra={"session_id": self.id})
             error = error or LumenError(f"transcription failed: {exc}")
+        if self._speakers is not None:
+            try:
+                self._on_speaker_changes(await self._speakers.finish())
+            except Exception:  # labels are a bonus: never lose the session's end over them
+                log.exception("final diarization failed", extra={"session_id": self.id})
         if error is not None:
             self._send(protocol.error(error.code, str(error)))
         self._send(protocol.session_ended(self.id, self.audio_seconds, self._recognizer.segments, reason))
@@ -261,7 +291,10 @@ class Session:
         self._push(self._decoder.finish())
         if self._resampler is not None:
             self._feed16k(self._resampler.flush())
-        self._recognizer.push(np.zeros(0, dtype=np.float32), self._vad.flush())
+        events = self._vad.flush()
+        self._recognizer.push(np.zeros(0, dtype=np.float32), events)
+        if self._speakers is not None:
+            self._speakers.flush(events)
 
     def _send(self, message: str) -> None:
         if self._connected:

@@ -124,7 +124,10 @@ class StreamingRecognizer:
 
     def __init__(self, engine: WhisperEngine, decode: DecodeOptions, options: StreamingOptions,
                  emit: Callable[[TranscriptEvent], Awaitable[None] | None],
-                 on_failure: Callable[[BaseException], None]) -> None:
+                 on_failure: Callable[[BaseException], None],
+                 split: Callable[[list[Word]], list[list[Word]]] | None = None) -> None:
+        """``split`` cuts a final's words into groups that become consecutive
+        finals (the session splits at speaker changes)."""
         self.engine = engine
         self.decode = decode
         # Partials are replaced a second later: no temperature fallback for them.
@@ -132,6 +135,7 @@ class StreamingRecognizer:
         self.options = options
         self._emit = emit
         self._on_failure = on_failure
+        self._split = split
         self._ring = AudioRing(int(options.ring_seconds * SAMPLE_RATE))
         self._received = 0           # samples pushed so far
         self._committed = 0          # samples before this are finalized or discarded
@@ -391,9 +395,11 @@ class StreamingRecognizer:
         if words:
             self._final_end = words[-1].end
         if words or self._partial_sent:
-            await self._deliver(self._event(job, words, result, is_final=True, end=end))
-            self._segment_id += 1
-            self.segments += 1 if words else 0
+            groups = self._split(words) if words and self._split is not None else [words]
+            for group in groups:
+                await self._deliver(self._event(job, group, result, is_final=True, end=end))
+                self._segment_id += 1
+                self.segments += 1 if group else 0
         self._partial_sent = False
         self._previous_words = []
 

@@ -12,6 +12,7 @@ from lumen.asr.engine import WhisperEngine
 from lumen.asr.models import resolve_model
 from lumen.auth import TokenVerifier
 from lumen.config import Settings
+from lumen.diarization import Diarizer
 from lumen.server.context import ServerContext
 from lumen.server.http import HealthHandler, ReadyHandler
 from lumen.server.ws import TranscribeHandler
@@ -37,14 +38,21 @@ def _log_request(handler: RequestHandler) -> None:
                    request.remote_ip, 1000.0 * request.request_time())
 
 
-def build_context(settings: Settings, engine: WhisperEngine | None = None) -> ServerContext:
-    """Verify settings, load the model, and make the shared server context."""
+def build_context(settings: Settings, engine: WhisperEngine | None = None,
+                  diarizer: Diarizer | None = None) -> ServerContext:
+    """Verify settings, load the models, and make the shared server context.
+
+    ``engine`` and ``diarizer`` may be given to share them between servers (tests).
+    """
     verifier = TokenVerifier(settings)
     if engine is None:
         model_path = resolve_model(settings.model)
         engine = WhisperEngine(model_path, contexts=settings.contexts, threads=settings.threads)
     model_name = Path(settings.model).name if Path(settings.model).suffix else settings.model
-    services = SessionServices(settings=settings, engine=engine, model_name=model_name)
+    if diarizer is None and settings.diarization:
+        diarizer = Diarizer(max_workers=settings.diarization_workers)
+    services = SessionServices(settings=settings, engine=engine, model_name=model_name,
+                               diarizer=diarizer)
     return ServerContext(verifier=verifier, session_services=services,
                          limits=SessionLimits(settings.max_sessions, settings.max_sessions_per_user))
 

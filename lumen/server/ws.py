@@ -53,7 +53,10 @@ class TranscribeHandler(WebSocketHandler):
             token = bearer_token(self.request.headers.get("Authorization"), query.get("token"))
             self.principal = self.context.verifier.verify(token)
             self.options = protocol.parse_session_options(query)
-            self.context.session_services.engine.resolve_language(self.options.language)
+            services = self.context.session_services
+            services.engine.resolve_language(self.options.language)
+            if services.diarizer is not None:
+                services.diarizer.check_overrides(self.options.speaker_overrides())
             self.context.limits.acquire(self.principal.sub)
             self._slot_held = True
         except LumenError as exc:

@@ -11,6 +11,7 @@ from support import SECRET, LiveServer
 from lumen.asr.engine import WhisperEngine
 from lumen.auth import mint_token
 from lumen.config import Settings
+from lumen.diarization import Diarizer
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +22,22 @@ def engine(tiny_model: Path) -> Iterator[WhisperEngine]:
 
 
 @pytest.fixture(scope="session")
-def make_server(engine: WhisperEngine):
+def diarizer() -> Iterator[Diarizer]:
+    diarizer = Diarizer(max_workers=1)
+    yield diarizer
+    diarizer.close()
+
+
+@pytest.fixture(scope="session")
+def make_server(engine: WhisperEngine, diarizer: Diarizer):
     """``make_server(**settings)`` → a started :class:`LiveServer` (stopped at the end)."""
     servers: list[LiveServer] = []
 
     def factory(**overrides: Any) -> LiveServer:
         values = {"jwt_secret": SECRET, "threads": 2}
         values.update(overrides)
-        server = LiveServer(Settings(**values), engine).start()
+        settings = Settings(**values)
+        server = LiveServer(settings, engine, diarizer if settings.diarization else None).start()
         servers.append(server)
         return server
 
@@ -43,6 +52,6 @@ def server(make_server) -> LiveServer:
     return make_server()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def token() -> str:
     return mint_token(SECRET, sub="tester")

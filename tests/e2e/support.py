@@ -24,6 +24,7 @@ from tornado.testing import bind_unused_port
 from lumen.asr.engine import WhisperEngine
 from lumen.client import Event, LumenClient, Transcript, stream_file
 from lumen.config import Settings
+from lumen.diarization import Diarizer
 from lumen.server.app import build_context, make_app
 from lumen.server.context import ServerContext
 
@@ -33,9 +34,10 @@ SECRET = "e2e-secret-" + "x" * 32
 class LiveServer:
     """Runs the app on 127.0.0.1:<free port> until :meth:`stop`."""
 
-    def __init__(self, settings: Settings, engine: WhisperEngine) -> None:
+    def __init__(self, settings: Settings, engine: WhisperEngine, diarizer: Diarizer | None) -> None:
         self.settings = settings
         self.engine = engine
+        self.diarizer = diarizer
         self.context: ServerContext | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()
@@ -54,7 +56,7 @@ class LiveServer:
     def _run(self) -> None:
         self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        self.context = build_context(self.settings, engine=self.engine)
+        self.context = build_context(self.settings, engine=self.engine, diarizer=self.diarizer)
         self._server = HTTPServer(make_app(self.context))
         self._server.add_sockets([self._sock])
         self._ready.set()

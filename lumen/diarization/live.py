@@ -1,0 +1,124 @@
+"""Speaker labels for a live session's transcript: the glue between diarizer and session.
+
+:class:`LiveSpeakers` takes the same 16 kHz audio and VAD events as the
+recognizer, keeps diarization updates running in the :class:`Diarizer`'s
+pool (one at a time per session, never awaited by the text path), and
+answers three questions for the session:
+
+* :meth:`split` — a final's words cut into runs of one speaker each (a
+  segment spanning a speaker change becomes two finals, split at the word
+  boundary);
+* :meth:`label` — the speaker of a time range (a final's or a partial's);
+* :meth:`corrections` — finals already sent whose speaker a later
+  re-clustering changed, for ``speakers.updated``.
+
+Thread-safety: everything here runs on the IOLoop; the diarizer's update
+runs in its pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from typing import Callable, Sequence
+
+import numpy as np
+
+from lumen.asr.engine import Word
+from lumen.audio.vad import VadEvent
+from lumen.diarization.diarizer import Diarizer, SessionDiarizer
+from lumen.diarization.feed import SpeechFeed
+from lumen.diarization.tracker import LabelChange
+
+log = logging.getLogger(__name__)
+
+#: Finals remembered for corrections; older ones are past any re-clustering's reach.
+MAX_REMEMBERED_FINALS = 2000
+
+
+class LiveSpeakers:
+    """See the module docstring.  ``on_changes`` receives each update's label changes."""
+
+    def __init__(self, service: Diarizer, session: SessionDiarizer,
+                 on_changes: Callable[[list[LabelChange]], None]) -> None:
+        self._service = service
+        self._session = session
+        self._feed = SpeechFeed(session)
+        self._on_changes = on_changes
+        self._update: asyncio.Future[list[LabelChange]] | None = None
+        self._pending = False
+        self._sent: OrderedDict[int, tuple[float, float, str | None]] = OrderedDict()
+
+    # -- audio in -------------------------------------------------------------
+    def feed(self, audio: np.ndarray, events: Sequence[VadEvent]) -> None:
+        self._feed.feed(audio, events)
+        self._schedule()
+
+    def flush(self, events: Sequence[VadEvent]) -> None:
+        self._feed.flush(events)
+
+    def _schedule(self) -> None:
+        """Start an update unless one runs; if one runs, start another when it ends."""
+        if self._update is not None:
+            self._pending = True
+            return
+        self._pending = False
+        self._update = asyncio.ensure_future(self._service.update(self._session))
+        self._update.add_done_callback(self._updated)
+
+    def _updated(self, future: asyncio.Future[list[LabelChange]]) -> None:
+        self._update = None
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            log.error("diarization update failed: %r", future.exception())
+            return
+        if future.result():
+            self._on_changes(future.result())
+        if self._pending:
+            self._schedule()
+
+    async def finish(self) -> list[LabelChange]:
+        """Wait for the running update, then label everything one last time."""
+        if self._update is not None:
+            try:
+                await self._update
+            except Exception:  # already logged by _updated
+                pass
+        return await self._service.finish(self._session)
+
+    # -- labels out -----------------------------------------------------------
+    def label(self, start: float, end: float) -> str | None:
+        return self._session.speaker(start, end)
+
+    def split(self, words: list[Word]) -> list[list[Word]]:
+        """Consecutive runs of ``words`` with one speaker each (by each word's middle)."""
+        groups: list[list[Word]] = []
+        current: str | None = None
+        for word in words:
+            middle = (word.start + word.end) / 2
+            speaker = self._session.speaker(middle, middle)
+            if not groups or (speaker != current and speaker is not None and current is not None):
+                groups.append([])
+            groups[-1].append(word)
+            current = speaker if speaker is not None else current
+        return groups
+
+    def sent(self, segment_id: int, start: float, end: float, speaker: str | None) -> None:
+        """Remember a final as sent, for later corrections."""
+        self._sent[segment_id] = (start, end, speaker)
+        while len(self._sent) > MAX_REMEMBERED_FINALS:
+            self._sent.popitem(last=False)
+
+    def corrections(self, changes: list[LabelChange]) -> list[dict[str, object]]:
+        """``speakers.updated`` entries for sent finals whose speaker is now different."""
+        updated = []
+        for segment_id, (start, end, speaker) in self._sent.items():
+            if not any(c.start < end and start < c.end for c in changes):
+                continue
+            now = self._session.speaker(start, end)
+            if now is not None and now != speaker:
+                self._sent[segment_id] = (start, end, now)
+                updated.append({"segment_id": segment_id, "speaker": now})
+        return updated

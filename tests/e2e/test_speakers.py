@@ -1,0 +1,97 @@
+"""Speaker labels over the live protocol: sample.wav (two people on the phone)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from support import finals, read_wav, stream_session, wav_bytes
+
+from lumen.client import Closed, SessionEnded, SpeakersUpdated, Transcript
+
+
+def reference_turns(testdata):
+    turns = []
+    for line in (testdata / "sample.rttm").read_text().splitlines():
+        fields = line.split()
+        turns.append((float(fields[3]), float(fields[3]) + float(fields[4]), fields[7]))
+    return turns
+
+
+def final_speakers(events):
+    """segment_id -> speaker after every correction."""
+    speakers = {e.segment_id: e.speaker for e in finals(events) if e.text}
+    for event in events:
+        if isinstance(event, SpeakersUpdated):
+            for entry in event.segments:
+                assert entry["segment_id"] in speakers or entry["segment_id"] not in speakers
+                speakers[entry["segment_id"]] = entry["speaker"]
+    return speakers
+
+
+@pytest.fixture(scope="module")
+def sample_session(server, token, testdata):
+    audio, rate = read_wav(testdata / "sample.wav")
+    _, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2,
+                                           chunk_seconds=0.5))
+    return events
+
+
+def test_two_speakers_labelled_consistently_with_reference(sample_session, testdata):
+    events = sample_session
+    segments = [e for e in finals(events) if e.text]
+    speakers = final_speakers(events)
+    assert set(speakers.values()) == {"S1", "S2"}
+    # Map each hypothesis label to the reference speaker it overlaps most, then
+    # check most of the speech time is attributed correctly.
+    turns = reference_turns(testdata)
+    overlap: dict[tuple[str, str], float] = {}
+    for segment in segments:
+        for start, end, who in turns:
+            shared = max(0.0, min(end, segment.end) - max(start, segment.start))
+            key = (speakers[segment.segment_id], who)
+            overlap[key] = overlap.get(key, 0.0) + shared
+    mapping = {}
+    for (label, who), _ in sorted(overlap.items(), key=lambda kv: -kv[1]):
+        if label not in mapping and who not in mapping.values():
+            mapping[label] = who
+    right = sum(v for (label, who), v in overlap.items() if mapping.get(label) == who)
+    assert right >= 0.8 * sum(overlap.values()), (mapping, overlap)
+
+
+def test_every_final_has_a_speaker_and_updates_name_sent_finals(sample_session):
+    events = sample_session
+    sent = {e.segment_id for e in finals(events) if e.text}
+    assert all(e.speaker for e in finals(events) if e.text)
+    for event in events:
+        if isinstance(event, SpeakersUpdated):
+            assert event.segments and all(s["segment_id"] in sent for s in event.segments)
+            assert all(s["speaker"].startswith("S") for s in event.segments)
+    # speakers.updated never comes after session.ended
+    ended = next(i for i, e in enumerate(events) if isinstance(e, SessionEnded))
+    assert not any(isinstance(e, SpeakersUpdated) for e in events[ended:])
+    assert isinstance(events[-1], Closed) and events[-1].code == 1000
+
+
+def test_diarize_false_and_exact_count(server, token, testdata):
+    audio, rate = read_wav(testdata / "sample.wav")
+    data = wav_bytes(audio[: rate * 12], rate)
+    _, events = asyncio.run(stream_session(server.url, token, data, rate * 2, {"diarize": False}))
+    assert finals(events) and all(e.speaker is None for e in finals(events))
+    _, events = asyncio.run(stream_session(server.url, token, data, rate * 2, {"num_speakers": 1}))
+    assert {e.speaker for e in finals(events) if e.text} == {"S1"}
+
+
+def test_server_without_diarization(make_server, token, testdata):
+    plain = make_server(diarization=False)
+    audio, rate = read_wav(testdata / "jfk.wav")
+
+    async def scenario():
+        from lumen.client import LumenClient
+        client = await LumenClient.connect(plain.url, token)
+        assert client.started["config"]["diarize"] is False
+        await client.send_audio(wav_bytes(audio, rate))
+        await client.end()
+        return [e async for e in client.events()]
+    events = asyncio.run(scenario())
+    assert finals(events) and all(e.speaker is None for e in events if isinstance(e, Transcript))
