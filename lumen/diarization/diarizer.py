@@ -97,6 +97,7 @@ class SessionDiarizer:
         # owned by update()
         self._running = threading.Lock()
         self._regions: list[_Region] = []
+        self._uncut = 0  # regions before this one are closed and fully cut
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._embeddings: list[np.ndarray] = []  # of active windows: index - self._frozen
@@ -188,12 +189,16 @@ class SessionDiarizer:
             if fresh:
                 self._embeddings.extend(self._embedder.embed(fresh))
             due = self._since_recluster >= self._recluster_interval or not self._clustered or final
-            if self._names and (due or None in self._names):
+            if self._names and (due or fresh):
                 if due:
                     self._recluster()
                 else:
                     self._assign_to_nearest()
-            self._freeze_old_windows()
+                self._freeze_old_windows()
+            elif self._turns or not self._regions:
+                # names unchanged: speech added since only extends the last turn,
+                # which speaker_turns stretches to any query anyway
+                return []
             turns = self._build_turns()
             with self._lock:
                 old, self._turns = self._turns, turns
@@ -226,9 +231,7 @@ class SessionDiarizer:
     def _cut_windows(self) -> list[np.ndarray]:
         """Cut every window that is now complete; returns their audio, registers them."""
         fresh: list[np.ndarray] = []
-        for region in self._regions:
-            if region.audio is None:
-                continue
+        for region in self._regions[self._uncut:]:
             spans = []
             while region.next_window + self._window <= region.end:
                 spans.append((region.next_window, region.next_window + self._window))
@@ -248,6 +251,7 @@ class SessionDiarizer:
                 self._names.append(None)
             if region.closed:
                 region.audio = None
+                self._uncut += 1
             else:  # keep what later windows, and the end-aligned last one, need
                 keep = max(region.start, min(region.next_window, region.end - self._window))
                 region.audio = region.audio[keep - region.audio_start:]
