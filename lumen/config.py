@@ -42,6 +42,13 @@ class Settings:
     # --- network -------------------------------------------------------------
     host: str = _doc("Interface to listen on.", "0.0.0.0")
     port: int = _doc("TCP port to listen on.", 8000)
+    workers: int = _doc(
+        "Server processes sharing the port. Each loads its own copy of the model and "
+        "diarizer (see docs/deployment.md for the memory cost).", 1)
+    tls_certfile: str | None = _doc(
+        "PEM certificate (chain) file. With `tls_keyfile`, the server speaks `https://` and "
+        "`wss://` itself.", None)
+    tls_keyfile: str | None = _doc("PEM private key file of `tls_certfile`.", None)
 
     # --- authentication ------------------------------------------------------
     jwt_secret: str | None = _doc(
@@ -110,7 +117,9 @@ class Settings:
                 "print(secrets.token_urlsafe(48))')")
         if self.jwt_public_key is not None and not Path(self.jwt_public_key).is_file():
             raise ConfigError(f"LUMEN_JWT_PUBLIC_KEY: no such file: {self.jwt_public_key}")
-        for name in ("threads", "contexts", "diarization_workers", "max_sessions",
+        if (self.tls_certfile is None) != (self.tls_keyfile is None):
+            raise ConfigError("tls_certfile and tls_keyfile must be set together")
+        for name in ("workers", "threads", "contexts", "diarization_workers", "max_sessions",
                      "max_sessions_per_user", "max_frame_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
