@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from lumen.asr.engine import WhisperEngine
 from lumen.asr.models import prepare_model
 
 TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
@@ -23,3 +25,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LUMEN_CACHE_DIR", str(tmp_path_factory.mktemp("lumen-cache")))
         return prepare_model("tiny.en")
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_model: Path) -> Iterator[WhisperEngine]:
+    """One tiny.en engine for the whole run (one context, two threads)."""
+    engine = WhisperEngine(tiny_model, contexts=1, threads=2)
+    yield engine
+    engine.close()

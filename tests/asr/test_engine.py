@@ -18,13 +18,6 @@ RATE = 16000
 
 
 @pytest.fixture(scope="module")
-def engine(tiny_model: Path) -> Iterator[WhisperEngine]:
-    engine = WhisperEngine(tiny_model, contexts=2, threads=2)
-    yield engine
-    engine.close()
-
-
-@pytest.fixture(scope="module")
 def jfk_result(engine: WhisperEngine, jfk: np.ndarray) -> Transcription:
     return engine.transcribe(jfk, DecodeOptions())
 
