@@ -33,8 +33,11 @@ def engine(tiny_model):
 
 
 def stream(engine, audio: np.ndarray, options: StreamingOptions, chunk: float = 0.1,
-           finalize_at: float | None = None) -> list[TranscriptEvent]:
-    """Push ``audio`` through VAD + recognizer as the session does; return every event."""
+           realtime: bool = True) -> list[TranscriptEvent]:
+    """Push ``audio`` through VAD + recognizer as the session does; return every event.
+
+    ``realtime`` paces the chunks like a live client; otherwise all audio
+    arrives at once (a client sending faster than real time)."""
     async def run() -> list[TranscriptEvent]:
         events: list[TranscriptEvent] = []
         failures: list[BaseException] = []
@@ -45,9 +48,7 @@ def stream(engine, audio: np.ndarray, options: StreamingOptions, chunk: float = 
         for offset in range(0, audio.size, step):
             piece = audio[offset:offset + step]
             recognizer.push(piece, vad.feed(piece))
-            if finalize_at is not None and offset <= finalize_at * 16000 < offset + step:
-                recognizer.finalize(speech_continues=vad.in_speech)
-            await asyncio.sleep(0)  # let the worker run as audio arrives
+            await asyncio.sleep(chunk if realtime else 0)
         recognizer.push(np.zeros(0, np.float32), vad.flush())
         await recognizer.finish()
         assert not failures
@@ -60,17 +61,19 @@ def finals_text(events: list[TranscriptEvent]) -> str:
 
 
 def check_invariants(events: list[TranscriptEvent]) -> None:
+    """Finals: unique increasing ids, monotonic word times; no partial for a finished segment."""
     final_ids = [e.segment_id for e in events if e.is_final]
     assert final_ids == sorted(set(final_ids))
     last_end = 0.0
+    finished: set[int] = set()
     for event in events:
         if event.is_final:
             for word in event.words:
                 assert word.start >= last_end - 1e-6 and word.end >= word.start
                 last_end = word.end
+            finished.add(event.segment_id)
         else:
-            assert event.segment_id not in final_ids[:final_ids.index(event.segment_id)] \
-                if event.segment_id in final_ids else True
+            assert event.segment_id not in finished, "a partial after its segment's final"
 
 
 def test_agreed_prefix_is_loose_about_case_and_punctuation():
@@ -93,9 +96,19 @@ def test_long_speech_without_pauses_loses_and_repeats_nothing(engine, testdata):
     assert jiwer.wer(normalize(reference), normalize(finals_text(events))) <= 0.2
 
 
+def test_faster_than_real_time_keeps_every_word(engine, testdata):
+    """All audio at once: windows are capped at max_segment and forced commits keep up."""
+    audio = read16k(testdata / "jfk.wav")
+    long = np.concatenate([audio, audio])
+    events = stream(engine, long, StreamingOptions(max_segment=8.0), realtime=False)
+    check_invariants(events)
+    reference = " ".join([(testdata / "jfk.txt").read_text()] * 2)
+    assert jiwer.wer(normalize(reference), normalize(finals_text(events))) <= 0.2
+
+
 def test_interim_results_off_sends_only_finals(engine, testdata):
     audio = read16k(testdata / "jfk.wav")
-    events = stream(engine, audio, StreamingOptions(interim_results=False))
+    events = stream(engine, audio, StreamingOptions(interim_results=False), realtime=False)
     assert events and all(e.is_final for e in events)
     reference = (testdata / "jfk.txt").read_text()
     assert jiwer.wer(normalize(reference), normalize(finals_text(events))) <= 0.1
@@ -115,4 +128,4 @@ def test_partials_precede_their_final_and_track_the_speech(engine, testdata):
 def test_silence_gives_no_events(engine):
     rng = np.random.default_rng(1)
     quiet = (rng.standard_normal(16000 * 4) * 0.001).astype(np.float32)
-    assert stream(engine, quiet, StreamingOptions()) == []
+    assert stream(engine, quiet, StreamingOptions(), realtime=False) == []
