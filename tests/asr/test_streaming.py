@@ -93,7 +93,12 @@ def test_long_speech_without_pauses_loses_and_repeats_nothing(engine, testdata):
     finals = [e for e in events if e.is_final and e.text]
     assert len(finals) >= 4, "long speech is cut into several finals"
     assert all(e.end - e.start <= 8.5 for e in finals)
-    assert jiwer.wer(normalize(reference), normalize(finals_text(events))) <= 0.2
+    # The policy must neither drop nor repeat words around its cuts; what the
+    # model mishears inside a window (substitutions) is the model's accuracy.
+    measures = jiwer.process_words(normalize(reference), normalize(finals_text(events)))
+    n = len(normalize(reference).split())
+    assert measures.deletions <= 0.1 * n and measures.insertions <= 0.1 * n, \
+        (measures.deletions, measures.insertions, finals_text(events))
 
 
 def test_faster_than_real_time_keeps_every_word(engine, testdata):
