@@ -66,10 +66,15 @@ class AudioRing:
         """Up to ``n`` of the oldest samples, then consume ``advance`` (default ``n``).
 
         ``advance < n`` reads overlapping windows; ``advance=0`` only peeks;
-        ``read(0, advance=k)`` discards ``k`` samples.
+        ``read(0, advance=k)`` discards ``k`` samples.  A read never consumes
+        past the window it returns, so samples a producer thread adds
+        between the peek and the advance are not skipped unseen.
         """
         if n < 0 or (advance is not None and advance < 0):
             raise ValueError("n and advance must not be negative")
-        window = self._native.peek(n) if n else np.zeros(0, dtype=np.float32)
-        self._native.advance(n if advance is None else advance)
+        if n == 0:
+            self._native.advance(advance or 0)
+            return np.zeros(0, dtype=np.float32)
+        window = self._native.peek(n)
+        self._native.advance(window.size if advance is None else min(advance, window.size))
         return window
