@@ -4,33 +4,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import secrets
-import signal
 import sys
 from dataclasses import fields
-from typing import Any, Sequence
+from typing import Sequence
 
 from lumen import __version__
 from lumen.config import Settings, load_settings, replace
 from lumen.errors import LumenError
+from lumen.logs import FORMATS, configure
 
-log = logging.getLogger(__name__)
-
-#: Seconds that SIGTERM waits for live sessions to flush their finals.
-SHUTDOWN_GRACE_SECONDS = 30.0
+#: Short flags for settings whose generated ``--flag`` is long.
+SETTING_ALIASES = {"tls_certfile": "--certfile", "tls_keyfile": "--keyfile"}
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--flag`` per :class:`Settings` field, documented from the field."""
     group = parser.add_argument_group("settings (also LUMEN_<NAME> or the config file)")
     for f in fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
+        flags = ["--" + f.name.replace("_", "-")]
+        if f.name in SETTING_ALIASES:
+            flags.insert(0, SETTING_ALIASES[f.name])
         if f.type in ("bool", bool):
-            group.add_argument(flag, dest=f.name, action="store_const", const=True, default=None,
-                               help=f.metadata["doc"])
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=f"{f.metadata['doc']} (default: {f.default})")
         else:
-            group.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(),
+            group.add_argument(*flags, dest=f.name, default=None, metavar=f.name.upper(),
                                help=f"{f.metadata['doc']} (default: {f.default})")
 
 
@@ -59,39 +59,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "LUMEN_JWT_PUBLIC_KEY (path to an RS256 PEM), or run 'lumen serve --dev' for an "
               "ephemeral development secret.", file=sys.stderr)
         return 2
-    from lumen.server.app import build_context, make_app
+    from lumen.server.runner import serve
 
-    context = build_context(settings)
-    app = make_app(context)
-    return asyncio.run(_serve(app, context, settings, dev_token))
-
-
-async def _serve(app: Any, context: Any, settings: Settings, dev_token: str | None) -> int:
-    from lumen.errors import SessionPolicyError
-
-    server = app.listen(settings.port, settings.host, max_buffer_size=4 * settings.max_frame_bytes)
-    url = f"ws://{'localhost' if settings.host in ('0.0.0.0', '::') else settings.host}:{settings.port}"
-    log.info("lumen %s serving %s/ws/transcribe with model %s", __version__, url,
-             context.session_services.model_name)
-    if dev_token is not None:
-        print(f"\n  Development mode: an ephemeral secret signs this token (valid 24 h):\n\n"
-              f"  {dev_token}\n\n  Try it:\n    lumen transcribe ../shared/testdata/jfk.wav "
-              f"--url {url} --token {dev_token}\n", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down: no new connections; flushing %d sessions", len(context.sessions))
-    server.stop()
-    sessions = list(context.sessions)
-    for session in sessions:
-        session.end(SessionPolicyError("server_shutdown", "the server is shutting down", 1001))
-    if sessions:
-        await asyncio.wait([asyncio.ensure_future(s.ended.wait()) for s in sessions],
-                           timeout=SHUTDOWN_GRACE_SECONDS)
-    context.session_services.engine.close()
-    return 0
+    return serve(settings, dev_token)
 
 
 # -- token --------------------------------------------------------------------
@@ -123,52 +93,136 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # -- transcribe ---------------------------------------------------------------
 def cmd_transcribe(args: argparse.Namespace) -> int:
-    from lumen.client import transcribe_file
+    from lumen.client import ClientError
+    from lumen.terminal import LiveDisplay, use_colour
+    from lumen.transcribe import RawFormat, open_source, transcribe
 
-    return asyncio.run(transcribe_file(args.file, url=args.url, token=args.token,
-                                       realtime=not args.fast, chunk_seconds=args.chunk))
+    token = args.token or os.environ.get("LUMEN_TOKEN")
+    if not token:
+        print("lumen transcribe: give a token with --token or LUMEN_TOKEN "
+              "(e.g. LUMEN_TOKEN=$(lumen token --sub me))", file=sys.stderr)
+        return 2
+    raw = RawFormat(args.sample_rate, args.encoding, args.channels) if args.raw else None
+    source = open_source(args.file, raw, args.chunk)
+    session_options = {name: value for name, value in (
+        ("language", args.language), ("diarize", False if args.no_diarize else None),
+        ("num_speakers", args.num_speakers), ("min_speakers", args.min_speakers),
+        ("max_speakers", args.max_speakers)) if value is not None}
+    display = LiveDisplay(sys.stdout, interactive=sys.stdout.isatty(),
+                          colour=use_colour(sys.stdout, args.color))
+    try:
+        return asyncio.run(transcribe(source, args.url, token, session_options=session_options,
+                                      realtime=not args.fast, cafile=args.cafile, display=display,
+                                      out=args.out, out_format=args.format))
+    except ClientError as exc:
+        detail = f" (HTTP {exc.status}, {exc.code})" if exc.status else ""
+        print(f"lumen transcribe: {exc}{detail}", file=sys.stderr)
+        return 1
+
+
+def _logging_options() -> argparse.ArgumentParser:
+    """``--log-level`` and ``--log-format``, accepted by every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("logging")
+    group.add_argument("--log-level", default=os.environ.get("LUMEN_LOG_LEVEL", "INFO"),
+                       help="DEBUG, INFO, WARNING or ERROR (default: INFO; also LUMEN_LOG_LEVEL)")
+    group.add_argument("--log-format", choices=FORMATS,
+                       default=os.environ.get("LUMEN_LOG_FORMAT", "auto"),
+                       help="text, json (one object per line), or auto: text on a terminal, "
+                            "json otherwise (default: auto; also LUMEN_LOG_FORMAT)")
+    return common
+
+
+def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from lumen.protocol import ENCODINGS, MAX_SPEAKERS
+    from lumen.transcript import WRITERS
+
+    transcribe = sub.add_parser(
+        "transcribe", parents=[common], help="stream an audio file or standard input to a server",
+        description="Stream audio to a Lumen server and print the transcript as it is recognised:\n"
+                    "on a terminal, partials overwrite the last line and finals are printed with\n"
+                    "their times and speakers (in colour). Reads any format libsndfile reads (WAV,\n"
+                    "FLAC, Ogg, MP3, ...) or headerless PCM with --raw; --out saves the transcript\n"
+                    "as JSON, SRT, WebVTT or RTTM.",
+        epilog="examples:\n"
+               "  lumen transcribe meeting.flac --token $TOKEN --out meeting.srt\n"
+               "  LUMEN_TOKEN=$TOKEN lumen transcribe call.wav --fast --out call.rttm\n"
+               "  arecord -q -f S16_LE -r 16000 -c 1 -t raw | lumen transcribe - --raw\n"
+               "  lumen transcribe talk.wav --url wss://asr.example.com/ws/transcribe "
+               "--cafile ca.pem",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    transcribe.add_argument("file", help="audio file, or - for standard input")
+    connection = transcribe.add_argument_group("connection")
+    connection.add_argument("--url", default="ws://localhost:8000/ws/transcribe",
+                            help="server endpoint, ws:// or wss:// (default: %(default)s)")
+    connection.add_argument("--token", help="JWT to authenticate with (default: $LUMEN_TOKEN)")
+    connection.add_argument("--cafile", help="PEM file of the CA to trust for wss:// "
+                                             "(default: the system's CAs)")
+    sending = transcribe.add_argument_group("sending")
+    sending.add_argument("--fast", action="store_true",
+                         help="send as fast as the connection takes it, not at real-time pace")
+    sending.add_argument("--chunk", type=float, default=0.1,
+                         help="seconds of audio per message (default: %(default)s)")
+    sending.add_argument("--raw", action="store_true",
+                         help="the input is headerless PCM described by the three options below")
+    sending.add_argument("--sample-rate", type=int, default=16000, help="raw PCM rate (default: 16000)")
+    sending.add_argument("--encoding", choices=ENCODINGS, default="pcm_s16le",
+                         help="raw PCM encoding (default: pcm_s16le)")
+    sending.add_argument("--channels", type=int, default=1, help="raw PCM channels (default: 1)")
+    session = transcribe.add_argument_group("session options")
+    session.add_argument("--language", help="ISO 639-1 code, or auto (multilingual models)")
+    session.add_argument("--no-diarize", action="store_true", help="no speaker labels")
+    for name in ("num", "min", "max"):
+        session.add_argument(f"--{name}-speakers", type=int, choices=range(1, MAX_SPEAKERS + 1),
+                             metavar="N", help=f"{name}imum number of speakers" if name != "num"
+                             else "exact number of speakers, when known")
+    output = transcribe.add_argument_group("output")
+    output.add_argument("--out", metavar="FILE", help="also write the final transcript to FILE")
+    output.add_argument("--format", choices=[*WRITERS, "webvtt"],
+                        help="format of --out (default: from its extension)")
+    output.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="speaker colours (default: on a terminal, unless NO_COLOR is set)")
+    transcribe.set_defaults(func=cmd_transcribe)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lumen", description="Live speech transcription server.")
+    common = _logging_options()
+    parser = argparse.ArgumentParser(
+        prog="lumen", description="Lumen: a live speech transcription server and its client.",
+        epilog="Run 'lumen COMMAND --help' for a command's options.")
     parser.add_argument("--version", action="version", version=f"lumen {__version__}")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="run the server",
-                           description="Serve ws://HOST:PORT/ws/transcribe.")
+    serve = sub.add_parser(
+        "serve", parents=[common], help="run the server",
+        description="Serve the Live API at ws://HOST:PORT/ws/transcribe (wss:// with "
+                    "--certfile/--keyfile), the browser demo at /, and /healthz, /readyz, /metrics.")
     serve.add_argument("--config", help="TOML config file (also LUMEN_CONFIG)")
     _add_setting_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
-    token = sub.add_parser("token", help="mint an HS256 token with the configured secret")
+    token = sub.add_parser("token", parents=[common], help="mint an HS256 token with the configured secret",
+                           description="Print a token signed with LUMEN_JWT_SECRET.")
     token.add_argument("--config", help="TOML config file (also LUMEN_CONFIG)")
     token.add_argument("--sub", required=True, help="the user the token speaks for")
     token.add_argument("--scope", default="transcribe", help="space-separated scopes (default: transcribe)")
     token.add_argument("--ttl", type=float, default=3600.0, help="lifetime in seconds (default: 3600)")
     token.set_defaults(func=cmd_token)
 
-    models = sub.add_parser("models", help="list or prepare the built-in models")
+    models = sub.add_parser("models", parents=[common], help="list or prepare the built-in models")
     models_sub = models.add_subparsers(dest="action", required=True)
     models_sub.add_parser("list", help="built-in models and whether they are prepared")
     prepare = models_sub.add_parser("prepare", help="convert a built-in model to ggml now")
     prepare.add_argument("name", nargs="?", default="tiny.en")
     models.set_defaults(func=cmd_models)
 
-    transcribe = sub.add_parser("transcribe", help="stream a WAV/PCM file to a server")
-    transcribe.add_argument("file", help="a WAV file, or - for WAV on standard input")
-    transcribe.add_argument("--url", default="ws://localhost:8000/ws/transcribe")
-    transcribe.add_argument("--token", required=True)
-    transcribe.add_argument("--fast", action="store_true", help="send as fast as possible")
-    transcribe.add_argument("--chunk", type=float, default=0.1, help="seconds per message (default 0.1)")
-    transcribe.set_defaults(func=cmd_transcribe)
+    _add_transcribe(sub, common)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(args.log_level, args.log_format)
     try:
         return args.func(args)
     except LumenError as exc:

@@ -1,22 +1,46 @@
 """An async Python client for the Live API (Tornado's WebSocket client).
 
-Example::
+One :class:`LumenClient` is one session.  Send audio and read events at the
+same time — results stream back while audio is still being sent::
 
-    client = await LumenClient.connect("ws://localhost:8000/ws/transcribe", token)
-    await client.send_audio(wav_bytes)
-    await client.end()
-    async for event in client.events():
-        if isinstance(event, Transcript) and event.is_final:
-            print(event.speaker, event.start, event.text)
+    import asyncio
+    from lumen.client import LumenClient, SpeakersUpdated, Transcript, stream_file
 
-``events()`` ends after ``session.ended`` or when the server closes.
+    async def main(token: str, pcm: bytes) -> dict[int, str | None]:  # 16 kHz mono s16le
+        client = await LumenClient.connect("ws://localhost:8000/ws/transcribe", token,
+                                           {"sample_rate": 16000, "encoding": "pcm_s16le"})
+
+        async def send() -> None:
+            await stream_file(client, pcm, bytes_per_second=32000)  # at real-time pace
+            await client.end()                   # the last finals, session.ended, close
+
+        sender = asyncio.ensure_future(send())
+        speakers: dict[int, str | None] = {}     # segment_id -> speaker, as corrected
+        async for event in client.events():      # always ends with Closed
+            if isinstance(event, Transcript) and event.is_final:
+                speakers[event.segment_id] = event.speaker
+                print(f"{event.start:7.2f} {event.speaker}: {event.text}")
+            elif isinstance(event, SpeakersUpdated):
+                speakers.update(event.labels)
+        await sender
+        return speakers
+
+* ``connect`` raises :class:`ClientError` (with the HTTP ``status`` and the
+  server's error ``code``) when the handshake is refused or the server cannot
+  be reached.  ``wss://`` URLs are verified against the system's CAs, or only
+  against ``cafile`` (a private CA) when given.
+* ``finalize()`` asks for finals of everything sent so far; ``end()`` asks for
+  the last finals, ``session.ended`` and the close.
+* :meth:`LumenClient.events` yields :class:`Transcript`, :class:`SpeakersUpdated`,
+  :class:`ServerError`, :class:`SessionEnded`, and always ends with
+  :class:`Closed`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
-import sys
 import time
 import wave
 from dataclasses import dataclass, field
@@ -27,10 +51,12 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from lumen.errors import LumenError
+from lumen.tls import client_context
 
 
 class ClientError(LumenError):
-    """The server refused the connection (``status``, ``code``) or broke the protocol."""
+    """The server refused the connection (``status``, ``code``), could not be reached,
+    or broke the protocol."""
 
     def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -48,6 +74,8 @@ class Word:
 
 @dataclass(frozen=True)
 class Transcript:
+    """A partial (``is_final=False``, replaced by the next of its segment) or a final."""
+
     segment_id: int
     is_final: bool
     text: str
@@ -61,7 +89,14 @@ class Transcript:
 
 @dataclass(frozen=True)
 class SpeakersUpdated:
+    """New speakers for finals already received: ``[{"segment_id": 3, "speaker": "S2"}, …]``."""
+
     segments: list[dict[str, Any]]
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """``segment_id`` -> its new speaker."""
+        return {entry["segment_id"]: entry["speaker"] for entry in self.segments}
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,17 @@ def parse_event(message: Mapping[str, Any]) -> Event | None:
     return None
 
 
+def _refusal(exc: HTTPClientError) -> ClientError:
+    body = exc.response.body if exc.response is not None else b""
+    try:
+        detail = json.loads(body)
+    except ValueError:
+        detail = {}
+    if not isinstance(detail, dict):
+        detail = {}
+    return ClientError(detail.get("message", str(exc)), status=exc.code, code=detail.get("error"))
+
+
 @dataclass
 class LumenClient:
     """One session.  Create with :meth:`connect`."""
@@ -112,13 +158,19 @@ class LumenClient:
     connection: WebSocketClientConnection
     session_id: str
     started: dict[str, Any]
+    """The ``session.started`` message (``user``, ``model``, ``config``, ``expires_at``)."""
     messages: list[dict[str, Any]] = field(default_factory=list)
-    """Every JSON message received, in order (handy for tests and logs)."""
+    """Every JSON message received after ``session.started``, in order."""
 
     @classmethod
     async def connect(cls, url: str, token: str | None, options: Mapping[str, Any] | None = None,
-                      token_in_query: bool = False, timeout: float = 30.0) -> "LumenClient":
-        """Open a session; raises :class:`ClientError` when the handshake is refused."""
+                      *, token_in_query: bool = False, cafile: str | None = None,
+                      timeout: float = 30.0) -> "LumenClient":
+        """Open a session at ``url`` (``ws://`` or ``wss://``) with the query ``options``.
+
+        The token goes in the ``Authorization`` header, or in ``?token=`` with
+        ``token_in_query`` (what browsers must do).
+        """
         query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (options or {}).items()}
         headers = {}
         if token is not None and token_in_query:
@@ -126,20 +178,20 @@ class LumenClient:
         elif token is not None:
             headers["Authorization"] = f"Bearer {token}"
         full_url = url + ("?" + urlencode(query) if query else "")
-        request = HTTPRequest(full_url, headers=headers, connect_timeout=timeout, request_timeout=timeout)
+        tls = client_context(cafile) if url.startswith("wss:") else None
+        request = HTTPRequest(full_url, headers=headers, connect_timeout=timeout,
+                              request_timeout=timeout, ssl_options=tls)
         try:
             connection = await websocket_connect(request, max_message_size=64 * 1024 * 1024)
         except HTTPClientError as exc:
-            body = exc.response.body if exc.response is not None else b""
-            try:
-                detail = json.loads(body)
-            except ValueError:
-                detail = {}
-            raise ClientError(detail.get("message", str(exc)), status=exc.code,
-                              code=detail.get("error")) from None
+            raise _refusal(exc) from None
+        except OSError as exc:  # refused, unreachable, TLS verification failed
+            raise ClientError(f"cannot connect to {url}: {exc}") from None
         first = await asyncio.wait_for(connection.read_message(), timeout)
         if first is None:
             raise ClientError("server closed the connection before session.started")
+        if isinstance(first, bytes):
+            raise ClientError("server sent a binary message")
         started = json.loads(first)
         if started.get("type") != "session.started":
             raise ClientError(f"expected session.started, got {started.get('type')!r}")
@@ -190,37 +242,6 @@ async def stream_file(client: LumenClient, data: bytes, bytes_per_second: float,
 
 
 def wav_bytes_per_second(data: bytes) -> float:
-    """Bytes per second of audio of a WAV file (for pacing)."""
-    import io
-
+    """Bytes per second of audio of a PCM WAV file (for pacing)."""
     with wave.open(io.BytesIO(data)) as wav:
         return wav.getframerate() * wav.getnchannels() * wav.getsampwidth()
-
-
-async def transcribe_file(path: str, url: str, token: str, realtime: bool = True,
-                          chunk_seconds: float = 0.1) -> int:
-    """What ``lumen transcribe`` does: stream a WAV file, print finals as they come."""
-    data = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
-    try:
-        rate = wav_bytes_per_second(data)
-    except (wave.Error, EOFError):
-        print(f"lumen transcribe: {path} is not a WAV file", file=sys.stderr)
-        return 2
-    client = await LumenClient.connect(url, token)
-    sender = asyncio.ensure_future(_send_then_end(client, data, rate, chunk_seconds, realtime))
-    status = 0
-    async for event in client.events():
-        if isinstance(event, Transcript) and event.is_final and event.text:
-            speaker = f"[{event.speaker}] " if event.speaker else ""
-            print(f"{event.start:8.2f} {event.end:8.2f}  {speaker}{event.text}", flush=True)
-        elif isinstance(event, ServerError):
-            print(f"error: {event.code}: {event.message}", file=sys.stderr)
-            status = 1
-    await sender
-    return status
-
-
-async def _send_then_end(client: LumenClient, data: bytes, rate: float, chunk_seconds: float,
-                         realtime: bool) -> None:
-    await stream_file(client, data, rate, chunk_seconds, realtime)
-    await client.end()

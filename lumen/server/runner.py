@@ -1,0 +1,176 @@
+"""Running the server: TLS, the listening socket, worker processes, graceful shutdown.
+
+``serve`` checks everything that can be checked once — the TLS files, the
+model (converted now if needed, so workers never race to convert it), the
+port — then serves in this process or, with ``workers > 1``, forks that many
+workers sharing the listening socket.  The kernel hands each new connection
+to one of them; a WebSocket stays on the worker that accepted it, and the
+model is loaded in each worker after the fork (whisper.cpp and torch keep
+threads, which do not survive a fork).
+
+The supervising parent forwards SIGTERM/SIGINT to its workers and waits for
+them, and restarts a worker that dies on its own unless it died while
+starting (a broken set-up would otherwise restart forever).
+
+Shutdown, in each worker: stop accepting, end every session with
+``server_shutdown`` (close 1001) after its finals are flushed, wait up to
+``SHUTDOWN_GRACE_SECONDS`` for them, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+
+from lumen import __version__
+from lumen.asr.models import resolve_model
+from lumen.config import Settings
+from lumen.errors import ConfigError, SessionPolicyError
+from lumen.protocol import CLOSE_GOING_AWAY
+from lumen.tls import server_context
+
+if TYPE_CHECKING:
+    from lumen.server.context import ServerContext
+
+log = logging.getLogger(__name__)
+
+#: Seconds that SIGTERM waits for live sessions to flush their finals.
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+#: A worker that exits within this many seconds of its start is not restarted.
+MIN_WORKER_UPTIME = 10.0
+
+
+def serve(settings: Settings, dev_token: str | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; returns the exit status.  See the module docstring."""
+    tls = (server_context(settings.tls_certfile, settings.tls_keyfile)
+           if settings.tls_certfile and settings.tls_keyfile else None)
+    resolve_model(settings.model)
+    try:
+        sockets = bind_sockets(settings.port, settings.host)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    _announce(settings, tls is not None, dev_token)
+    if settings.workers == 1:
+        return _worker(settings, sockets, tls)
+    return _Supervisor(settings, sockets, tls).run()
+
+
+def _announce(settings: Settings, tls: bool, dev_token: str | None) -> None:
+    host = "localhost" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    http, ws = ("https", "wss") if tls else ("http", "ws")
+    base = f"{host}:{settings.port}"
+    log.info("lumen %s: %s://%s/ws/transcribe, demo %s://%s/, model %s, %d worker(s)",
+             __version__, ws, base, http, base, settings.model, settings.workers)
+    if dev_token is not None:
+        print(f"\n  Development mode: an ephemeral secret signs this token (valid 24 h):\n\n"
+              f"  {dev_token}\n\n"
+              f"  Browser demo:  {http}://{base}/#token={dev_token}\n"
+              f"  From a file:   lumen transcribe ../shared/testdata/jfk.wav "
+              f"--url {ws}://{base}/ws/transcribe --token {dev_token}\n", flush=True)
+
+
+def _worker(settings: Settings, sockets: list[socket.socket], tls: ssl.SSLContext | None) -> int:
+    from lumen.server.app import build_context, make_app
+
+    context = build_context(settings)
+    server = HTTPServer(make_app(context), ssl_options=tls,
+                        max_buffer_size=4 * settings.max_frame_bytes)
+    return asyncio.run(_serve(server, context, sockets))
+
+
+async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socket.socket]) -> int:
+    server.add_sockets(sockets)
+    log.info("worker %d ready (model %s)", os.getpid(), context.session_services.model_name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    sessions = list(context.sessions)
+    log.info("shutting down: no new connections; flushing %d session(s)", len(sessions))
+    server.stop()
+    for session in sessions:
+        session.end(SessionPolicyError("server_shutdown", "the server is shutting down",
+                                       CLOSE_GOING_AWAY))
+    # A session leaves context.sessions once it has ended and its connection closed.
+    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    while context.sessions and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    context.session_services.engine.close()
+    return 0
+
+
+class _Supervisor:
+    """The parent of ``settings.workers`` worker processes (see the module docstring)."""
+
+    def __init__(self, settings: Settings, sockets: list[socket.socket],
+                 tls: ssl.SSLContext | None) -> None:
+        self.settings = settings
+        self.sockets = sockets
+        self.tls = tls
+        self.children: dict[int, tuple[int, float]] = {}
+        """pid -> (worker number, monotonic start time)."""
+        self.stopping = False
+        self.failed = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        for number in range(self.settings.workers):
+            self._spawn(number)
+        while self.children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in self.children:
+                continue
+            number, started = self.children.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping:
+                continue
+            if time.monotonic() - started < MIN_WORKER_UPTIME:
+                log.error("worker %d (pid %d) failed while starting (exit %d); stopping",
+                          number, pid, code)
+                self.failed = True
+                self._stop()
+            else:
+                log.warning("worker %d (pid %d) exited with %d; restarting", number, pid, code)
+                self._spawn(number)
+        return 1 if self.failed else 0
+
+    def _spawn(self, number: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            # The child: default signal handling until its IOLoop installs its own.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            status = 1
+            try:
+                status = _worker(self.settings, self.sockets, self.tls)
+            except Exception:
+                log.exception("worker %d failed", number)
+            finally:
+                logging.shutdown()
+                sys.stdout.flush()
+                os._exit(status)
+        self.children[pid] = (number, time.monotonic())
+
+    def _stop(self, *_: object) -> None:
+        self.stopping = True
+        for pid in self.children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass

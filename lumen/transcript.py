@@ -1,0 +1,156 @@
+"""A session's transcript as files: JSON, SRT, WebVTT, RTTM.
+
+:class:`TranscriptRecord` collects a session's finals and applies the
+``speakers.updated`` corrections that come later, so a file written at the
+end has every segment's last speaker.  Times are seconds of session audio.
+
+* **JSON** — ``{"session_id", "model", "audio_seconds", "segments": [{"id",
+  "start", "end", "speaker", "text", "words": [{"text", "start", "end",
+  "confidence"}]}]}``;
+* **SRT** and **WebVTT** — subtitles: each final is cut at word boundaries into
+  cues of at most ``MAX_CUE_CHARS`` characters, wrapped on two lines; the
+  speaker is a ``S1:`` prefix (SRT) or a ``<v S1>`` voice tag (WebVTT);
+* **RTTM** — one ``SPEAKER`` line per final that has a speaker (NIST's
+  diarization format, as read by ``pyannote.metrics`` and ``dscore``).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+from lumen.client import Event, SessionEnded, SpeakersUpdated, Transcript, Word
+from lumen.errors import ConfigError
+
+#: Longest subtitle cue, in characters (two lines of 42, the usual broadcast limit).
+MAX_CUE_CHARS = 84
+LINE_CHARS = 42
+
+
+@dataclass
+class Segment:
+    id: int
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+    words: list[Word]
+
+
+class TranscriptRecord:
+    """The finals of one session, speakers as last corrected."""
+
+    def __init__(self, session_id: str = "", model: str = "") -> None:
+        self.session_id = session_id
+        self.model = model
+        self.audio_seconds: float | None = None
+        self._segments: dict[int, Segment] = {}
+
+    @property
+    def segments(self) -> list[Segment]:
+        return list(self._segments.values())
+
+    def add(self, event: Event) -> None:
+        """Take any event; only non-empty finals, corrections and the end matter."""
+        if isinstance(event, Transcript) and event.is_final and event.text:
+            self._segments[event.segment_id] = Segment(event.segment_id, event.start, event.end,
+                                                       event.speaker, event.text, list(event.words))
+        elif isinstance(event, SpeakersUpdated):
+            for segment_id, speaker in event.labels.items():
+                if segment_id in self._segments:
+                    self._segments[segment_id].speaker = speaker
+        elif isinstance(event, SessionEnded):
+            self.audio_seconds = event.audio_seconds
+
+    # -- writers --------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps({"session_id": self.session_id, "model": self.model,
+                           "audio_seconds": self.audio_seconds,
+                           "segments": [asdict(s) for s in self.segments]},
+                          ensure_ascii=False, indent=2) + "\n"
+
+    def to_srt(self) -> str:
+        blocks = []
+        for n, (start, end, speaker, text) in enumerate(self._cues(), 1):
+            label = f"{speaker}: " if speaker else ""
+            blocks.append(f"{n}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n"
+                          f"{_wrap(label + text)}\n")
+        return "\n".join(blocks)
+
+    def to_webvtt(self) -> str:
+        blocks = ["WEBVTT\n"]
+        for start, end, speaker, text in self._cues():
+            voice = f"<v {speaker}>" if speaker else ""
+            blocks.append(f"{_timestamp(start, '.')} --> {_timestamp(end, '.')}\n"
+                          f"{voice}{_wrap(_vtt_escape(text))}\n")
+        return "\n".join(blocks)
+
+    def to_rttm(self, file_id: str) -> str:
+        file_id = "_".join(file_id.split()) or "audio"
+        return "".join(f"SPEAKER {file_id} 1 {s.start:.3f} {max(0.0, s.end - s.start):.3f} "
+                       f"<NA> <NA> {s.speaker} <NA> <NA>\n"
+                       for s in self.segments if s.speaker is not None)
+
+    def _cues(self) -> list[tuple[float, float, str | None, str]]:
+        """(start, end, speaker, text): finals cut at word boundaries to fit a cue."""
+        cues = []
+        for segment in self.segments:
+            if len(segment.text) <= MAX_CUE_CHARS:
+                cues.append((segment.start, segment.end, segment.speaker, segment.text))
+                continue
+            group: list[Word] = []
+            for word in segment.words:
+                if group and len(_join(group + [word])) > MAX_CUE_CHARS:
+                    cues.append((group[0].start, group[-1].end, segment.speaker, _join(group)))
+                    group = []
+                group.append(word)
+            if group:
+                cues.append((group[0].start, group[-1].end, segment.speaker, _join(group)))
+        return cues
+
+
+def _join(words: list[Word]) -> str:
+    # Each word carries its own punctuation ("you,"): the server splits text at spaces.
+    return " ".join(w.text for w in words)
+
+
+def _wrap(text: str) -> str:
+    return "\n".join(textwrap.wrap(text, LINE_CHARS)) or text
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+#: File format -> how to write it (``file_id`` names the recording in RTTM).
+WRITERS: dict[str, Callable[[TranscriptRecord, str], str]] = {
+    "json": lambda record, _: record.to_json(),
+    "srt": lambda record, _: record.to_srt(),
+    "vtt": lambda record, _: record.to_webvtt(),
+    "rttm": lambda record, file_id: record.to_rttm(file_id),
+}
+
+
+def output_format(path: str, explicit: str | None = None) -> str:
+    """The format to write ``path`` in: ``explicit``, else from its extension."""
+    fmt = explicit or Path(path).suffix.lstrip(".").lower()
+    fmt = {"webvtt": "vtt"}.get(fmt, fmt)
+    if fmt not in WRITERS:
+        raise ConfigError(f"cannot tell the output format of {path!r}: use --format "
+                          f"({', '.join(WRITERS)}) or one of those extensions")
+    return fmt
+
+
+def write(record: TranscriptRecord, path: str, fmt: str, file_id: str) -> None:
+    Path(path).write_text(WRITERS[fmt](record, file_id), encoding="utf-8")
