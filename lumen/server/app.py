@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import cast
 
 from tornado.web import Application, RequestHandler
 
@@ -13,8 +14,9 @@ from lumen.asr.models import resolve_model
 from lumen.auth import TokenVerifier
 from lumen.config import Settings
 from lumen.diarization import Diarizer
+from lumen.metrics import MeteredEngine, ServerMetrics
 from lumen.server.context import ServerContext
-from lumen.server.http import HealthHandler, ReadyHandler
+from lumen.server.http import WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler
 from lumen.server.ws import TranscribeHandler
 from lumen.session import SessionLimits, SessionServices
 
@@ -51,10 +53,14 @@ def build_context(settings: Settings, engine: WhisperEngine | None = None,
     model_name = Path(settings.model).name if Path(settings.model).suffix else settings.model
     if diarizer is None and settings.diarization:
         diarizer = Diarizer(max_workers=settings.diarization_workers)
-    services = SessionServices(settings=settings, engine=engine, model_name=model_name,
+    limits = SessionLimits(settings.max_sessions, settings.max_sessions_per_user)
+    metrics = ServerMetrics(model_name, lambda: limits.active, lambda: engine.queue_depth,
+                            arrival_horizon=2 * settings.max_lag + settings.max_segment)
+    # The metered engine records each inference of this server only (tests share an engine).
+    metered = cast(WhisperEngine, MeteredEngine(engine, metrics))
+    services = SessionServices(settings=settings, engine=metered, model_name=model_name,
                                diarizer=diarizer)
-    return ServerContext(verifier=verifier, session_services=services,
-                         limits=SessionLimits(settings.max_sessions, settings.max_sessions_per_user))
+    return ServerContext(verifier=verifier, session_services=services, limits=limits, metrics=metrics)
 
 
 def make_app(context: ServerContext) -> Application:
@@ -65,6 +71,9 @@ def make_app(context: ServerContext) -> Application:
             (r"/ws/transcribe", TranscribeHandler, route_args),
             (r"/healthz", HealthHandler, route_args),
             (r"/readyz", ReadyHandler, route_args),
+            (r"/metrics", MetricsHandler, route_args),
+            (r"/()", DemoHandler, {"path": str(WEB_DIR), "default_filename": "index.html"}),
+            (r"/web/(.+)", DemoHandler, {"path": str(WEB_DIR)}),
         ],
         log_function=_log_request,
         # Frames up to twice the limit reach the session, which answers with an

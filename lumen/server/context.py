@@ -1,12 +1,12 @@
-"""What the handlers share: settings, verifier, engine, limits, live sessions."""
+"""What the handlers share: settings, verifier, engine, limits, metrics, live sessions."""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 
 from lumen.auth import TokenVerifier
+from lumen.metrics import ServerMetrics
 from lumen.session import Session, SessionLimits, SessionServices
 
 log = logging.getLogger(__name__)
@@ -19,8 +19,5 @@ class ServerContext:
     verifier: TokenVerifier
     session_services: SessionServices
     limits: SessionLimits
+    metrics: ServerMetrics
     sessions: set[Session] = field(default_factory=set)
-    refusals: Counter[str] = field(default_factory=Counter)
-
-    def metrics_refused(self, reason: str) -> None:
-        self.refusals[reason] += 1

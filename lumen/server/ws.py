@@ -75,7 +75,7 @@ class TranscribeHandler(WebSocketHandler):
             self.set_header("WWW-Authenticate", 'Bearer realm="lumen", error="insufficient_scope"')
         if isinstance(exc, CapacityError):
             self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
-        self.context.metrics_refused(exc.code)
+        self.context.metrics.refused(exc.code)
         log.info("handshake refused: %s (%s)", exc.code, exc)
         self.finish(json.dumps({"error": exc.code, "message": str(exc)}))
 
@@ -85,8 +85,9 @@ class TranscribeHandler(WebSocketHandler):
     # -- connection -----------------------------------------------------------
     def open(self, *args: Any, **kwargs: Any) -> None:
         assert self.principal is not None and self.options is not None
+        self.meter = self.context.metrics.session()
         self.session = Session(self.context.session_services, self.principal, self.options,
-                               send=self._send, close=self.close)
+                               send=self._send, close=self._close)
         self.context.sessions.add(self.session)
         self.session.start()
 
@@ -94,6 +95,7 @@ class TranscribeHandler(WebSocketHandler):
         assert self.session is not None
         if isinstance(message, bytes):
             self.session.on_audio(message)
+            self.meter.received(self.session.audio_seconds)
         else:
             self.session.on_text(message)
 
@@ -116,7 +118,12 @@ class TranscribeHandler(WebSocketHandler):
         if session is not None:
             self.context.sessions.discard(session)
 
+    def _close(self, code: int, reason: str) -> None:
+        self.meter.closed(code)
+        self.close(code, reason)
+
     def _send(self, message: str) -> None:
+        self.meter.sent(message)
         try:
             self.write_message(message)
         except WebSocketClosedError:
