@@ -1,5 +1,6 @@
 #include "pcm.h"
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -55,43 +56,58 @@ static inline float sanitize(double v)
     return v > 1.0 ? 1.0f : v < -1.0 ? -1.0f : (float)v;
 }
 
-static inline float sample_at(const uint8_t *p, int encoding)
+static inline uint32_t le32(const uint8_t *p)
 {
-    switch (encoding) {
-    case LUMEN_PCM_U8:
-        return ((float)p[0] - 128.0f) / 128.0f;
-    case LUMEN_PCM_S16:
-        return (float)(int16_t)(uint16_t)(p[0] | (p[1] << 8)) / 32768.0f;
-    case LUMEN_PCM_S24: {
-        int32_t v = (int32_t)((uint32_t)p[0] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 24) >> 8;
-        return (float)v / 8388608.0f;
-    }
-    case LUMEN_PCM_S32: {
-        int32_t v = (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
-        return (float)((double)v / 2147483648.0);
-    }
-    case LUMEN_PCM_F32: {
-        uint32_t bits = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-        float f;
-        memcpy(&f, &bits, sizeof f);
-        return sanitize(f);
-    }
-    case LUMEN_PCM_F64: {
-        uint64_t bits = 0;
-        for (int i = 7; i >= 0; i--)
-            bits = bits << 8 | p[i];
-        double d;
-        memcpy(&d, &bits, sizeof d);
-        return sanitize(d);
-    }
-    case LUMEN_PCM_MULAW:
-        return lumen_mulaw_decode(p[0]);
-    case LUMEN_PCM_ALAW:
-        return lumen_alaw_decode(p[0]);
-    default:
-        return 0.0f;
-    }
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
+
+static inline float read_u8(const uint8_t *p) { return ((float)p[0] - 128.0f) / 128.0f; }
+
+static inline float read_s16(const uint8_t *p)
+{
+    return (float)(int16_t)(uint16_t)(p[0] | (p[1] << 8)) / 32768.0f;
+}
+
+static inline float read_s24(const uint8_t *p)
+{
+    int32_t v = (int32_t)((uint32_t)p[0] << 8 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 24) >> 8;
+    return (float)v / 8388608.0f;
+}
+
+static inline float read_s32(const uint8_t *p) { return (float)((double)(int32_t)le32(p) / 2147483648.0); }
+
+static inline float read_f32(const uint8_t *p)
+{
+    uint32_t bits = le32(p);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    /* sanitize() in float and without branches, so the loop vectorises:
+     * NaN fails the comparison and infinities exceed FLT_MAX. */
+    float clamped = f > 1.0f ? 1.0f : f < -1.0f ? -1.0f : f;
+    return fabsf(f) <= FLT_MAX ? clamped : 0.0f;
+}
+
+static inline float read_f64(const uint8_t *p)
+{
+    uint64_t bits = (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return sanitize(d);
+}
+
+static inline float read_mulaw(const uint8_t *p) { return lumen_mulaw_decode(p[0]); }
+static inline float read_alaw(const uint8_t *p) { return lumen_alaw_decode(p[0]); }
+
+/* One loop per encoding (the switch stays outside the loop, so each loop
+ * is simple enough for the compiler to unroll or vectorise). */
+#define CONVERT(read)                                                   \
+    for (size_t i = 0; i < frames; i++) {                               \
+        const uint8_t *frame = in + i * stride;                         \
+        float sum = 0.0f;                                               \
+        for (int c = 0; c < channels; c++)                              \
+            sum += read(frame + (size_t)c * width);                     \
+        out[i] = sum * scale;                                           \
+    }
 
 void lumen_pcm_to_mono(const uint8_t *in, size_t frames, int encoding, int channels, float *out)
 {
@@ -104,13 +120,21 @@ void lumen_pcm_to_mono(const uint8_t *in, size_t frames, int encoding, int chann
             out[i] = (float)(int16_t)(uint16_t)(in[2 * i] | (in[2 * i + 1] << 8)) * (1.0f / 32768.0f);
         return;
     }
+    if (channels == 1 && encoding == LUMEN_PCM_F32) {
+        for (size_t i = 0; i < frames; i++)
+            out[i] = read_f32(in + 4 * i);
+        return;
+    }
     const size_t stride = (size_t)width * (size_t)channels;
     const float scale = 1.0f / (float)channels;
-    for (size_t i = 0; i < frames; i++) {
-        const uint8_t *frame = in + i * stride;
-        float sum = 0.0f;
-        for (int c = 0; c < channels; c++)
-            sum += sample_at(frame + (size_t)c * width, encoding);
-        out[i] = sum * scale;
+    switch (encoding) {
+    case LUMEN_PCM_U8: CONVERT(read_u8) break;
+    case LUMEN_PCM_S16: CONVERT(read_s16) break;
+    case LUMEN_PCM_S24: CONVERT(read_s24) break;
+    case LUMEN_PCM_S32: CONVERT(read_s32) break;
+    case LUMEN_PCM_F32: CONVERT(read_f32) break;
+    case LUMEN_PCM_F64: CONVERT(read_f64) break;
+    case LUMEN_PCM_MULAW: CONVERT(read_mulaw) break;
+    case LUMEN_PCM_ALAW: CONVERT(read_alaw) break;
     }
 }
