@@ -113,7 +113,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(transcribe(source, args.url, token, session_options=session_options,
                                       realtime=not args.fast, cafile=args.cafile, display=display,
-                                      out=args.out, out_format=args.format))
+                                      outputs=args.out, out_format=args.format))
     except ClientError as exc:
         detail = f" (HTTP {exc.status}, {exc.code})" if exc.status else ""
         print(f"lumen transcribe: {exc}{detail}", file=sys.stderr)
@@ -177,9 +177,11 @@ def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
                              metavar="N", help=f"{name}imum number of speakers" if name != "num"
                              else "exact number of speakers, when known")
     output = transcribe.add_argument_group("output")
-    output.add_argument("--out", metavar="FILE", help="also write the final transcript to FILE")
+    output.add_argument("--out", metavar="FILE", action="append", default=[],
+                        help="also write the final transcript to FILE (repeatable: "
+                             "--out talk.srt --out talk.json)")
     output.add_argument("--format", choices=[*WRITERS, "webvtt"],
-                        help="format of --out (default: from its extension)")
+                        help="format of every --out (default: from each file's extension)")
     output.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="speaker colours (default: on a terminal, unless NO_COLOR is set)")
     transcribe.set_defaults(func=cmd_transcribe)

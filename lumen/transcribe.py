@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator, Sequence
 
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
@@ -124,9 +124,12 @@ async def send_source(client: LumenClient, source: Source, realtime: bool,
 
 async def transcribe(source: Source, url: str, token: str, *, session_options: dict[str, Any],
                      realtime: bool, cafile: str | None, display: LiveDisplay,
-                     out: str | None = None, out_format: str | None = None) -> int:
-    """Run one session; returns the exit status (0: ended normally, 1: an error)."""
-    fmt = output_format(out, out_format) if out else None
+                     outputs: Sequence[str] = (), out_format: str | None = None) -> int:
+    """Run one session, then write the transcript to each of ``outputs``.
+
+    Returns the exit status: 0 when the session ended normally, 1 on an error.
+    """
+    formats = {path: output_format(path, out_format) for path in outputs}
     client = await LumenClient.connect(url, token, {**source.options, **session_options},
                                        cafile=cafile)
     record = TranscriptRecord(client.session_id, client.started.get("model", ""))
@@ -167,9 +170,14 @@ async def transcribe(source: Source, url: str, token: str, *, session_options: d
     if isinstance(failure, Exception):
         print(f"error while sending audio: {failure}", file=sys.stderr)
         status = 1
-    if out and fmt:
-        write(record, out, fmt, source.name)
-        speakers = len({s.speaker for s in record.segments if s.speaker})
-        print(f"wrote {out} ({fmt}: {len(record.segments)} segments, {speakers} speakers)",
+    speakers = len({s.speaker for s in record.segments if s.speaker})
+    for path, fmt in formats.items():
+        try:
+            write(record, path, fmt, source.name)
+        except OSError as exc:
+            print(f"cannot write {path}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        print(f"wrote {path} ({fmt}: {len(record.segments)} segments, {speakers} speakers)",
               file=sys.stderr)
     return status

@@ -1,0 +1,215 @@
+"""The ``lumen`` command as a user runs it: transcribe against a real server, serve and SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import subprocess
+import termios
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import soxr
+from serve_process import LUMEN, ServeProcess, run_lumen
+from support import SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes, wer
+from test_speakers import final_speakers
+
+from lumen.auth import mint_token
+from lumen.client import Closed, LumenClient, ServerError, SessionEnded
+from lumen.transcript import TranscriptRecord
+
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+FINAL_LINE = re.compile(r"^\[(\d\d):(\d\d\.\d\d) → (\d\d):(\d\d\.\d\d)\](?: (S\d+):)? (.+)$")
+
+
+def transcribe(server, token: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return run_lumen("transcribe", "--url", server.url, *args, env={"LUMEN_TOKEN": token}, **kwargs)
+
+
+def srt_cues(text: str) -> list[tuple[str, str, str]]:
+    """(start, end, text) of each SRT block; fails on a malformed one."""
+    cues = []
+    for n, block in enumerate(text.strip().split("\n\n"), 1):
+        lines = block.split("\n")
+        assert lines[0] == str(n), block
+        start, end = re.fullmatch(r"(\S+) --> (\S+)", lines[1]).groups()
+        assert re.fullmatch(r"\d\d:\d\d:\d\d,\d\d\d", start) and start <= end, block
+        cues.append((start, end, " ".join(lines[2:])))
+    return cues
+
+
+def test_help_reads_well():
+    top = run_lumen("--help")
+    assert top.returncode == 0 and all(c in top.stdout for c in ("serve", "token", "models", "transcribe"))
+    serve = run_lumen("serve", "--help").stdout
+    for flag in ("--workers", "--certfile", "--keyfile", "--log-format", "--no-diarization", "/metrics"):
+        assert flag in serve
+    transcribe_help = run_lumen("transcribe", "--help").stdout
+    for flag in ("--out", "--format", "--fast", "--raw", "--cafile", "examples:"):
+        assert flag in transcribe_help
+
+
+def test_transcribe_writes_every_format(server, token, testdata, tmp_path):
+    out = {fmt: tmp_path / f"call.{fmt}" for fmt in ("json", "srt", "vtt", "rttm")}
+    result = transcribe(server, token, str(testdata / "sample.wav"), "--fast",
+                        *[arg for path in out.values() for arg in ("--out", str(path))])
+    assert result.returncode == 0, result.stderr
+    assert not ANSI.search(result.stdout), "no escape codes when stdout is not a terminal"
+
+    document = json.loads(out["json"].read_text())
+    segments = document["segments"]
+    assert document["session_id"] and document["audio_seconds"] == pytest.approx(30.0, abs=0.1)
+    assert len(segments) >= 4 and {s["speaker"] for s in segments} >= {"S1", "S2"}
+    assert [s["start"] for s in segments] == sorted(s["start"] for s in segments)
+    for segment in segments:
+        assert segment["words"] and segment["start"] <= segment["end"]
+    text = " ".join(s["text"] for s in segments)
+
+    # stdout: every final once, and any corrected one again with its new speaker.
+    printed = [FINAL_LINE.match(line) for line in result.stdout.splitlines()]
+    assert all(printed), result.stdout
+    last_print = {m.group(6).removesuffix(" (speaker corrected)"): m.group(5) for m in printed}
+    assert {s["text"]: s["speaker"] for s in segments} == last_print
+
+    cues = srt_cues(out["srt"].read_text())
+    assert " ".join(re.sub(r"^S\d+: ", "", c[2]) for c in cues).split() == text.split()
+
+    vtt = out["vtt"].read_text()
+    assert vtt.startswith("WEBVTT\n\n")
+    voices = re.findall(r"^\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d\n<v (S\d+)>", vtt, re.M)
+    assert len(voices) == len(cues) and set(voices) == {s["speaker"] for s in segments}
+
+    rttm = [line.split() for line in out["rttm"].read_text().splitlines()]
+    assert [(r[0], r[1], r[7]) for r in rttm] == [("SPEAKER", "sample", s["speaker"]) for s in segments]
+    for row, segment in zip(rttm, segments):
+        assert float(row[3]) == pytest.approx(segment["start"], abs=0.001)
+        assert float(row[4]) == pytest.approx(segment["end"] - segment["start"], abs=0.002)
+    assert "wrote" in result.stderr
+
+
+def test_record_follows_speaker_corrections(server, token, testdata):
+    """The record a file is written from = every final, with the speakers as last corrected."""
+    audio, rate = read_wav(testdata / "sample.wav")
+    _, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2,
+                                           chunk_seconds=0.5))
+    record = TranscriptRecord()
+    for event in events:
+        record.add(event)
+    assert {s.id: s.speaker for s in record.segments} == final_speakers(events)
+    assert " ".join(s.text for s in record.segments) == final_text(events)
+    assert record.audio_seconds == pytest.approx(audio.size / rate, abs=0.001)
+
+
+def test_transcribe_flac_and_raw_pcm_from_stdin(server, token, testdata, tmp_path):
+    audio, rate = read_wav(testdata / "jfk.wav")
+    reference = (testdata / "jfk.txt").read_text()
+    flac = tmp_path / "jfk.flac"
+    soundfile.write(flac, audio, rate)
+    result = transcribe(server, token, str(flac), "--fast")
+    assert result.returncode == 0, result.stderr
+    assert wer(reference, " ".join(FINAL_LINE.match(l).group(6) for l in result.stdout.splitlines())) <= 0.1
+
+    pcm8k = np.clip(soxr.resample(audio, rate, 8000) * 32768, -32768, 32767).astype("<i2").tobytes()
+    result = subprocess.run([LUMEN, "transcribe", "-", "--raw", "--sample-rate", "8000", "--fast",
+                             "--url", server.url], input=pcm8k, capture_output=True, timeout=300,
+                            env={**os.environ, "LUMEN_TOKEN": token})
+    assert result.returncode == 0, result.stderr
+    assert "country" in result.stdout.decode()
+
+
+def test_transcribe_refused_token_and_unreadable_file(server, tmp_path, testdata):
+    result = transcribe(server, "not-a-jwt", str(testdata / "jfk.wav"))
+    assert result.returncode == 1 and "HTTP 401, invalid_token" in result.stderr
+    garbage = tmp_path / "notes.txt"
+    garbage.write_text("not audio")
+    result = transcribe(server, "not-a-jwt", str(garbage))
+    assert result.returncode == 2 and "--raw" in result.stderr
+
+
+def read_terminal(fd: int, process: subprocess.Popen) -> str:
+    """Everything written to a pseudo-terminal until the process exits."""
+    output = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the other side closed
+                break
+            if not chunk:
+                break
+            output += chunk
+        elif process.poll() is not None:
+            break
+    return output.decode()
+
+
+def test_transcribe_on_a_terminal(server, token, testdata):
+    """Partials overwrite the last line; finals stay, with the speaker in colour."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    process = subprocess.Popen([LUMEN, "transcribe", str(testdata / "jfk.wav"), "--url", server.url],
+                               stdout=follower, stderr=subprocess.PIPE,
+                               env={**os.environ, "LUMEN_TOKEN": token, "NO_COLOR": ""})
+    os.close(follower)
+    screen = read_terminal(leader, process)
+    os.close(leader)
+    assert process.wait(60) == 0, process.stderr.read()
+    assert screen.count("\r\x1b[K") >= 3, "partials were drawn over the same line"
+    assert "\x1b[1;36mS1\x1b[0m" in screen, "S1 in its colour"
+    lines = [ANSI.sub("", line).strip() for line in screen.replace("\r\n", "\n").split("\n")]
+    finals_shown = [FINAL_LINE.match(line.split("\r")[-1]) for line in lines if "→ 0" in line]
+    assert any(m and "country" in m.group(6) for m in finals_shown), screen
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_mid_stream_flushes_finals_then_1001(tiny_model, testdata, tmp_path, workers):
+    served = ServeProcess(tiny_model, tmp_path, "--workers", str(workers), "--log-format", "json").start()
+    token = mint_token(SECRET, sub="sigterm")
+    audio, rate = read_wav(testdata / "jfk.wav")
+    data = wav_bytes(audio, rate)
+
+    async def scenario():
+        client = await LumenClient.connect(served.url, token, token_in_query=True)
+        receiver = asyncio.ensure_future(collect(client))
+        chunk = rate * 2 // 10  # 0.1 s
+        for offset in range(0, len(data), chunk):
+            if offset == 40 * chunk:  # 4 s in: "And so my fellow Americans" has been sent
+                served.signal(signal.SIGTERM)
+            try:
+                await client.send_audio(data[offset:offset + chunk])
+            except Exception:  # the server closed the connection: the session is over
+                break
+            await asyncio.sleep(0.1)
+        return await asyncio.wait_for(receiver, 120)
+
+    try:
+        events = asyncio.run(scenario())
+        assert served.wait() == 0
+    finally:
+        served.stop()
+    assert "fellow americans" in final_text(events).lower(), "audio sent before SIGTERM got its finals"
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["server_shutdown"]
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and ended[0].reason == "server_shutdown"
+    assert isinstance(events[-1], Closed) and events[-1].code == 1001
+    assert events.index(ended[0]) > max(events.index(f) for f in finals(events))
+
+    logs = served.json_logs()  # every line is JSON
+    assert token not in served.stderr and token.split(".")[2] not in served.stderr
+    session_lines = [entry for entry in logs if entry["logger"] == "lumen.session"]
+    assert session_lines and all(entry["session_id"] for entry in session_lines)
+    workers_ready = {entry["pid"] for entry in logs if entry["message"].startswith("worker ")
+                     and entry["message"].endswith("ready (model tiny.en.ggml.bin)")}
+    assert len(workers_ready) == workers
+    shutdowns = [entry for entry in logs if entry["message"].startswith("shutting down")]
+    assert {entry["pid"] for entry in shutdowns} == workers_ready, "every worker shut down cleanly"
