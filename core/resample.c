@@ -13,7 +13,7 @@
 #define MAX_EXACT_PHASES 1024
 #define PASSBAND 0.91
 #define STOPBAND 1.0
-#define ATTENUATION_DB 120.0
+#define ATTENUATION_DB 130.0
 #define TAP_MULTIPLE 16          /* rows are whole vectors: no scalar tail in the dot product */
 #define BESSEL_TERMS 32
 

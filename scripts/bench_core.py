@@ -117,7 +117,7 @@ def quality_rows(rate: int, convert) -> dict[str, float]:
 
 def quality_table() -> None:
     print("\nResampler quality beside soxr HQ (float32 in and out)")
-    print(f"{'':>10} {'metric':<38} | {'lumen':>9} {'soxr HQ':>9} {'diff':>7}")
+    print(f"{'':>11} {'metric':<38} | {'lumen':>9} {'soxr HQ':>9} {'diff':>7}")
     ours = lambda x, rate: resample(x.astype(np.float32), rate)  # noqa: E731
     theirs = lambda x, rate: soxr.resample(x.astype(np.float32), rate, 16000, quality="HQ")  # noqa: E731
     for rate in (48000, 44100):

@@ -24,7 +24,7 @@ def _check_rate(name: str, rate: int) -> None:
 
 
 class StreamResampler:
-    """Converts a stream from ``in_rate`` to ``out_rate`` (Kaiser windowed-sinc, 120 dB design)."""
+    """Converts a stream from ``in_rate`` to ``out_rate`` (Kaiser windowed-sinc, 130 dB design)."""
 
     def __init__(self, in_rate: int, out_rate: int = 16000) -> None:
         _check_rate("in_rate", in_rate)
