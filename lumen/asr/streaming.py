@@ -47,6 +47,8 @@ from lumen.audio.vad import SpeechEnd, SpeechStart, VadEvent
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+#: Shortest window worth recognising (shorter leftovers of an utterance are dropped).
+MIN_WINDOW = SAMPLE_RATE // 10
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class StreamingRecognizer:
         self._jobs: list[_Job] = []  # pending finals, in order
         self._segment_id = 0
         self._final_end = 0.0        # session time where the last final's last word ends
+        self._language = engine.resolve_language(decode.language)
         self._wake = asyncio.Event()
         self._abort = threading.Event()
         self._closing = False
@@ -297,6 +300,13 @@ class StreamingRecognizer:
         """
         max_length = int(self.options.max_segment * SAMPLE_RATE)
         end = min(job.end, job.start + max_length)
+        if job.is_final and end - job.start < MIN_WINDOW:
+            # Early commits already took all of it.
+            self._jobs.pop(0)
+            self._discard_until(job.end)
+            await self._finish_segment(job, [], None)
+            job.done.set_result(None)
+            return
         forced = job.end - job.start >= max_length and (end < job.end or not job.is_final)
         decode = self.decode if job.is_final or forced else self._partial_decode
         result = await self.engine.run(self._audio(job.start, end), decode, abort=self._abort)
@@ -383,14 +393,20 @@ class StreamingRecognizer:
         if job.is_final:
             job.start = cut  # a queued final: the rest of it is recognised next
         else:
-            self._utt_start = self._last_partial_end = cut
+            # The utterance this hypothesis saw may have been closed (queued for
+            # its final) while it ran: that final now starts at the cut too.
+            closed = next((j for j in self._jobs if j.start == job.start), None)
+            if closed is not None:
+                closed.start = min(cut, closed.end)
+            elif self._utt_start == job.start:
+                self._utt_start = self._last_partial_end = cut
         self._discard_until(cut)
         await self._finish_segment(job, committed, result, end)
         if rest and not job.is_final:
             self._previous_words = rest
             await self._send_partial(job, rest, result, end)
 
-    async def _finish_segment(self, job: _Job, words: list[Word], result: Transcription,
+    async def _finish_segment(self, job: _Job, words: list[Word], result: Transcription | None,
                               end: int | None = None) -> None:
         if words:
             self._final_end = words[-1].end
@@ -403,14 +419,16 @@ class StreamingRecognizer:
         self._partial_sent = False
         self._previous_words = []
 
-    def _event(self, job: _Job, words: list[Word], result: Transcription, is_final: bool,
+    def _event(self, job: _Job, words: list[Word], result: Transcription | None, is_final: bool,
                end: int | None = None) -> TranscriptEvent:
         window_end = job.end if end is None else end
         text = "".join(w.text for w in words).strip()
         start = words[0].start if words else job.start / SAMPLE_RATE
         stop = words[-1].end if words else window_end / SAMPLE_RATE
+        language = result.language if result is not None else self._language
+        self._language = language
         return TranscriptEvent(self._segment_id, is_final, text, start, stop, words,
-                               result.language, (self._received - window_end) / SAMPLE_RATE)
+                               language, (self._received - window_end) / SAMPLE_RATE)
 
     async def _deliver(self, event: TranscriptEvent) -> None:
         outcome = self._emit(event)

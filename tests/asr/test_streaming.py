@@ -136,3 +136,70 @@ def test_silence_gives_no_events(engine):
     rng = np.random.default_rng(1)
     quiet = (rng.standard_normal(16000 * 4) * 0.001).astype(np.float32)
     assert stream(engine, quiet, StreamingOptions(), realtime=False) == []
+
+
+class GatedEngine:
+    """The real engine, but each call waits for the test to release it.
+
+    Lets a test decide exactly what audio arrives while an inference runs
+    (the machine here cannot be loaded on demand); every result is the real
+    engine's.
+    """
+
+    def __init__(self, engine: WhisperEngine) -> None:
+        self._engine = engine
+        self.permits = asyncio.Semaphore(0)
+        self.queue_depth = 0
+        self.started = 0
+
+    def resolve_language(self, language):
+        return self._engine.resolve_language(language)
+
+    async def run(self, audio, options, abort=None):
+        self.started += 1
+        await self.permits.acquire()
+        return await self._engine.run(audio, options, abort)
+
+
+def test_utterance_closing_while_a_hypothesis_commits_early(engine, testdata):
+    """The VAD closes an utterance while its hypothesis runs, then that hypothesis
+    commits a prefix: the queued final must start at the cut, not repeat the prefix."""
+    audio = read16k(testdata / "jfk.wav")
+    second = 16000
+
+    async def scenario() -> list[TranscriptEvent]:
+        gated = GatedEngine(engine)
+        events: list[TranscriptEvent] = []
+        recognizer = StreamingRecognizer(gated, DecodeOptions(), StreamingOptions(commit_window=3.0),
+                                         emit=events.append, on_failure=pytest.fail)
+        vad = VadSegmenter()
+
+        async def push(a: float, b: float) -> None:
+            piece = audio[int(a * second):int(b * second)]
+            recognizer.push(piece, vad.feed(piece))
+            await asyncio.sleep(0.05)
+
+        async def release_and_wait(calls: int) -> None:
+            gated.permits.release()
+            while gated.started < calls:
+                await asyncio.sleep(0.05)
+
+        await push(0, 5)                 # hypothesis 1 of [0, 5 s] starts and waits
+        await release_and_wait(1)
+        await push(5, 6.2)
+        await release_and_wait(2)        # hypothesis 1 done; hypothesis 2 of [0, 6.2 s] waits
+        await push(6.2, 11)              # meanwhile the VAD closes the utterance (~8.2 s)
+        assert recognizer.lag > 0
+        for _ in range(8):               # hypothesis 2 commits a prefix; then the finals
+            gated.permits.release()
+        recognizer.push(np.zeros(0, np.float32), vad.flush())
+        await recognizer.finish()
+        return events
+
+    events = asyncio.run(scenario())
+    check_invariants(events)
+    finals = [e for e in events if e.is_final and e.text]
+    assert len(finals) >= 2, "hypothesis 2 committed a prefix early"
+    reference = normalize((testdata / "jfk.txt").read_text())
+    measures = jiwer.process_words(reference, normalize(finals_text(events)))
+    assert measures.insertions <= 2 and measures.deletions <= 2, finals_text(events)
