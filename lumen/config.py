@@ -49,6 +49,10 @@ class Settings:
         "PEM certificate (chain) file. With `tls_keyfile`, the server speaks `https://` and "
         "`wss://` itself.", None)
     tls_keyfile: str | None = _doc("PEM private key file of `tls_certfile`.", None)
+    proxy_headers: bool = _doc(
+        "Behind a reverse proxy: take the client's address and scheme from `X-Real-IP` / "
+        "`X-Forwarded-For` and `X-Forwarded-Proto` (logs show the real client). Leave off "
+        "when clients connect directly, or they could forge their address.", False)
 
     # --- authentication ------------------------------------------------------
     jwt_secret: str | None = _doc(
