@@ -84,7 +84,7 @@ def _worker(settings: Settings, sockets: list[socket.socket], tls: ssl.SSLContex
     from lumen.server.app import build_context, make_app
 
     context = build_context(settings)
-    server = HTTPServer(make_app(context), ssl_options=tls,
+    server = HTTPServer(make_app(context), ssl_options=tls, xheaders=settings.proxy_headers,
                         max_buffer_size=4 * settings.max_frame_bytes)
     return asyncio.run(_serve(server, context, sockets))
 
