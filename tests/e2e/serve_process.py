@@ -65,11 +65,19 @@ class ServeProcess:
 
     def start(self) -> "ServeProcess":
         """Start the server and wait until /readyz answers 200."""
+        return self.launch().wait_ready()
+
+    def launch(self) -> "ServeProcess":
+        """Start the server process (several can load at once); then :meth:`wait_ready`."""
         with self.stderr_path.open("w") as log:
             # Its own process group, so that a stuck server and its workers can all be killed.
             self.process = subprocess.Popen([LUMEN, *self.args], stdout=subprocess.DEVNULL, stderr=log,
                                             env={**os.environ, "LUMEN_JWT_SECRET": SECRET},
                                             start_new_session=True)
+        return self
+
+    def wait_ready(self) -> "ServeProcess":
+        assert self.process is not None
         deadline = time.monotonic() + START_SECONDS
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"lumen serve exited:\n{self.stderr}"
