@@ -22,9 +22,7 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from pathlib import Path
 import jiwer
 import numpy as np
 
+from live_server import SECRET, live_server  # scripts/ is on sys.path when run as a script
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.models import resolve_model
 from lumen.auth import mint_token
@@ -40,7 +39,6 @@ from lumen.client import LumenClient, SessionEnded, Transcript, wav_bytes_per_se
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata"
-SECRET = "bench-secret-" + "y" * 40
 CHUNK_SECONDS = 0.1
 
 
@@ -104,12 +102,6 @@ async def run_session(url: str, name: str) -> SessionResult:
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def proc_stats(pid: int) -> tuple[float, int]:
     """(CPU seconds, RSS bytes) of a process, from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -161,23 +153,7 @@ def main() -> int:
     bare_seconds, bare_audio, bare_texts = bare_whisper(args.model, files, args.threads)
     one_shot = {f: jiwer.wer(normalize(reference_text(f)), normalize(bare_texts[f])) for f in files}
 
-    port = free_port()
-    env = dict(os.environ, LUMEN_JWT_SECRET=SECRET, LUMEN_MAX_SESSIONS_PER_USER="64",
-               LUMEN_MAX_SESSIONS="64")
-    server = subprocess.Popen([sys.executable, "-m", "lumen.cli", "serve", "--log-level", "WARNING",
-                               "--host", "127.0.0.1", "--port", str(port), "--model", args.model,
-                               "--threads", str(args.threads)], env=env)
-    try:
-        url = f"ws://127.0.0.1:{port}/ws/transcribe"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not start")
-                time.sleep(0.2)
+    with live_server("--model", args.model, "--threads", str(args.threads)) as (url, server):
         rows = []
         for n in levels:
             cpu0, _ = proc_stats(server.pid)
@@ -195,9 +171,6 @@ def main() -> int:
                          statistics.median(cadences) if cadences else float("nan"),
                          stream_wer, same_files_wer, (cpu1 - cpu0) / audio,
                          100 * (cpu1 - cpu0) / wall, rss / 2**20))
-    finally:
-        server.terminate()
-        server.wait(60)
 
     print(f"\nmodel {args.model}, {args.threads} threads, files {', '.join(files)}, "
           f"chunks of {CHUNK_SECONDS * 1000:.0f} ms at real-time pace\n")

@@ -21,17 +21,23 @@ convention; pyannote ``collar=0.5`` is the total width), and the full DER
 its label stops changing), estimated vs true speaker count, and
 diarization CPU seconds per second of audio.
 
-The scoring functions (:func:`score`, :func:`emitted_annotation`,
-:func:`settle_lags`) take plain turn snapshots, so a ``--server`` mode can
-feed them turns received from a live server.
+Server mode (``--server``) starts ``lumen serve``, streams each recording
+through it at real-time pace like a client, and scores the speaker labels
+of the finals as they arrived and after every ``speakers.updated``, plus the
+label lag (arrival of a final after its audio ended) and, for sample.wav,
+the speaker-attributed WER against ``sample.stm`` (each hypothesis speaker
+mapped to the reference speaker it overlaps most; WER of the per-speaker
+texts, concatenated).
 
     python scripts/eval_diarization.py                  # sample.wav and the AMI clip
     python scripts/eval_diarization.py --update-every 2 --lags 1 2
+    python scripts/eval_diarization.py --server         # through the real server
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -285,6 +291,97 @@ def print_reports(reports: Sequence[Report]) -> None:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
 
 
+def server_annotations(finals: Sequence[dict], updates: Sequence[dict], uri: str) -> tuple[Annotation, Annotation]:
+    """(labels as first emitted, labels after every correction) from a session's messages."""
+    first, final = Annotation(uri=uri), Annotation(uri=uri)
+    corrected = {s["segment_id"]: s["speaker"] for u in updates for s in u["segments"]}
+    for message in finals:
+        segment = Segment(message["start"], message["end"])
+        first[segment] = message["speaker"]
+        final[segment] = corrected.get(message["segment_id"], message["speaker"])
+    return first, final
+
+
+def speaker_attributed_wer(finals: Sequence[dict], labels: Annotation, stm: Path) -> float:
+    """WER of per-speaker texts after mapping each label to its best-overlapping reference speaker."""
+    import jiwer
+
+    reference: dict[str, list[tuple[float, str]]] = {}
+    turns = Annotation()
+    for line in stm.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 6:
+            start, end = float(fields[3]), float(fields[4])
+            reference.setdefault(fields[2], []).append((start, " ".join(fields[5:])))
+            turns[Segment(start, end)] = fields[2]
+    mapping: dict[str, str] = {}
+    for label in labels.labels():
+        overlap = {who: sum((a & b).duration for a in labels.label_timeline(label)
+                            for b in turns.label_timeline(who) if a.intersects(b))
+                   for who in turns.labels()}
+        mapping[label] = max(overlap, key=overlap.get)
+    hypothesis: dict[str, list[tuple[float, str]]] = {}
+    for message in finals:
+        label = labels.argmax(Segment(message["start"], message["end"])) or ""
+        hypothesis.setdefault(mapping.get(label, label), []).append((message["start"], message["text"]))
+    clean = lambda text: " ".join("".join(c if c.isalnum() or c in " '" else " " for c in text.lower()).split())  # noqa: E731
+    refs, hyps = [], []
+    for who in sorted(set(reference) | set(hypothesis)):
+        refs.append(clean(" ".join(t for _, t in sorted(reference.get(who, [])))))
+        hyps.append(clean(" ".join(t for _, t in sorted(hypothesis.get(who, [])))))
+    return jiwer.wer(" ".join(refs), " ".join(hyps))
+
+
+async def stream_to_server(url: str, token: str, path: Path) -> tuple[list[dict], list[dict], list[float]]:
+    """Stream a WAV at real-time pace; return (finals, speakers.updated messages, label lags)."""
+    from lumen.client import LumenClient, Transcript, stream_file, wav_bytes_per_second
+
+    data = path.read_bytes()
+    client = await LumenClient.connect(url, token)
+    began = time.monotonic()
+
+    async def send() -> None:
+        await stream_file(client, data, wav_bytes_per_second(data), 0.1, realtime=True)
+        await client.end()
+
+    sender = asyncio.ensure_future(send())
+    lags = []
+    async for event in client.events():
+        if isinstance(event, Transcript) and event.is_final and event.text:
+            lags.append(time.monotonic() - began - event.end)
+    await sender
+    finals = [m for m in client.messages if m["type"] == "transcript" and m["is_final"] and m["text"]]
+    updates = [m for m in client.messages if m["type"] == "speakers.updated"]
+    return finals, updates, lags
+
+
+def evaluate_server() -> None:
+    """``--server``: the recordings through a real ``lumen serve``."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from live_server import SECRET, live_server
+
+    from lumen.auth import mint_token
+
+    head = ["recording", "first-emitted DER/full", "final DER/full", "label lag p50/p95 s",
+            "speakers est/true", "speaker-attributed WER"]
+    rows = []
+    with live_server() as (url, _):
+        for (name, _audio, reference), path in zip(recordings(), [TESTDATA / "sample.wav",
+                                                                  TESTDATA / "ami-ES2011a-headset-40s-46s.wav"]):
+            finals, updates, lags = asyncio.run(stream_to_server(url, mint_token(SECRET, sub="eval"), path))
+            first, final = server_annotations(finals, updates, name)
+            scored_first, scored_final = score(reference, first), score(reference, final)
+            sawer = (f"{speaker_attributed_wer(finals, final, TESTDATA / 'sample.stm'):.1%}"
+                     if path.name == "sample.wav" else "-")
+            rows.append([name, f"{scored_first.der:.1%} / {scored_first.der_full:.1%}",
+                         f"{scored_final.der:.1%} / {scored_final.der_full:.1%}",
+                         f"{np.median(lags):.2f} / {np.percentile(lags, 95):.2f}",
+                         f"{len(final.labels())} / {len(reference.labels())}", sawer])
+    widths = [max(len(row[i]) for row in rows + [head]) for i in range(len(head))]
+    for row in [head, ["-" * w for w in widths]] + rows:
+        print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--update-every", type=float, default=0.5, help="seconds of audio between update() calls")
@@ -295,10 +392,14 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DiarizationOptions.threshold)
     parser.add_argument("--recluster-every", type=float, default=DiarizationOptions.recluster_every)
     parser.add_argument("--num-speakers", type=int, default=None)
+    parser.add_argument("--server", action="store_true", help="stream through a real lumen serve")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # scored over the union of reference and hypothesis, as intended
     warnings.filterwarnings("ignore", message="'uem' was approximated")
+    if args.server:
+        evaluate_server()
+        return
     torch.set_num_threads(1)
     options = replace(DiarizationOptions(), window=args.window, hop=args.hop, threshold=args.threshold,
                       recluster_every=args.recluster_every, num_speakers=args.num_speakers)
