@@ -13,7 +13,6 @@ import signal
 import struct
 import subprocess
 import termios
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,7 +89,7 @@ def test_transcribe_writes_every_format(server, token, testdata, tmp_path):
 
     rttm = [line.split() for line in out["rttm"].read_text().splitlines()]
     assert [(r[0], r[1], r[7]) for r in rttm] == [("SPEAKER", "sample", s["speaker"]) for s in segments]
-    for row, segment in zip(rttm, segments):
+    for row, segment in zip(rttm, segments, strict=True):
         assert float(row[3]) == pytest.approx(segment["start"], abs=0.001)
         assert float(row[4]) == pytest.approx(segment["end"] - segment["start"], abs=0.002)
     assert "wrote" in result.stderr

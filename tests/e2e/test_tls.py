@@ -133,7 +133,7 @@ def test_lumen_transcribe_over_wss_with_cafile(tls_server, pki, testdata):
     assert "country" in result.stdout
 
 
-def test_demo_page_over_https(tls_server, pki, microphone, tmp_path):
+def test_demo_page_over_https(tls_server, pki, microphone, tmp_path):  # noqa: F811
     """The page builds wss:// from its https:// location (Chromium trusts the server's key)."""
     browser = chromium(microphone, tmp_path / "profile",
                        f"--ignore-certificate-errors-spki-list={pki.spki_sha256}")
