@@ -9,8 +9,10 @@ model is loaded in each worker after the fork (whisper.cpp and torch keep
 threads, which do not survive a fork).
 
 The supervising parent forwards SIGTERM/SIGINT to its workers and waits for
-them, and restarts a worker that dies on its own unless it died while
-starting (a broken set-up would otherwise restart forever).
+them, and restarts a worker that dies on its own once it had been serving
+(each worker tells the parent through a pipe when it is ready); a worker that
+dies before that stops the whole server, since a broken set-up would otherwise
+restart forever.
 
 Shutdown, in each worker: stop accepting, end every session with
 ``server_shutdown`` (close 1001) after its finals are flushed, wait up to
@@ -27,13 +29,14 @@ import socket
 import ssl
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from lumen import __version__
 from lumen.asr.models import resolve_model
+from lumen.auth import TokenVerifier
 from lumen.config import Settings
 from lumen.errors import ConfigError, SessionPolicyError
 from lumen.protocol import CLOSE_GOING_AWAY
@@ -47,14 +50,11 @@ log = logging.getLogger(__name__)
 #: Seconds that SIGTERM waits for live sessions to flush their finals.
 SHUTDOWN_GRACE_SECONDS = 30.0
 
-#: A worker that exits within this many seconds of its start is not restarted.
-MIN_WORKER_UPTIME = 10.0
-
-
 def serve(settings: Settings, dev_token: str | None = None) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status.  See the module docstring."""
     tls = (server_context(settings.tls_certfile, settings.tls_keyfile)
            if settings.tls_certfile and settings.tls_keyfile else None)
+    TokenVerifier(settings)  # the keys load, or ConfigError now rather than in every worker
     resolve_model(settings.model)
     try:
         sockets = bind_sockets(settings.port, settings.host)
@@ -80,18 +80,23 @@ def _announce(settings: Settings, tls: bool, dev_token: str | None) -> None:
               f"--url {ws}://{base}/ws/transcribe --token {dev_token}\n", flush=True)
 
 
-def _worker(settings: Settings, sockets: list[socket.socket], tls: ssl.SSLContext | None) -> int:
+def _worker(settings: Settings, sockets: list[socket.socket], tls: ssl.SSLContext | None,
+            ready: Callable[[], None] | None = None) -> int:
+    """Load the models and serve ``sockets``; ``ready()`` once accepting connections."""
     from lumen.server.app import build_context, make_app
 
     context = build_context(settings)
     server = HTTPServer(make_app(context), ssl_options=tls, xheaders=settings.proxy_headers,
                         max_buffer_size=4 * settings.max_frame_bytes)
-    return asyncio.run(_serve(server, context, sockets))
+    return asyncio.run(_serve(server, context, sockets, ready))
 
 
-async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socket.socket]) -> int:
+async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socket.socket],
+                 ready: Callable[[], None] | None) -> int:
     server.add_sockets(sockets)
     log.info("worker %d ready (model %s)", os.getpid(), context.session_services.model_name)
+    if ready is not None:
+        ready()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -119,8 +124,8 @@ class _Supervisor:
         self.settings = settings
         self.sockets = sockets
         self.tls = tls
-        self.children: dict[int, tuple[int, float]] = {}
-        """pid -> (worker number, monotonic start time)."""
+        self.children: dict[int, tuple[int, int]] = {}
+        """pid -> (worker number, read end of its readiness pipe)."""
         self.stopping = False
         self.failed = False
 
@@ -136,11 +141,13 @@ class _Supervisor:
                 break
             if pid not in self.children:
                 continue
-            number, started = self.children.pop(pid)
+            number, pipe = self.children.pop(pid)
+            had_served = os.read(pipe, 1) == b"1"  # the child is gone: this does not block
+            os.close(pipe)
             code = os.waitstatus_to_exitcode(status)
             if self.stopping:
                 continue
-            if time.monotonic() - started < MIN_WORKER_UPTIME:
+            if not had_served:
                 log.error("worker %d (pid %d) failed while starting (exit %d); stopping",
                           number, pid, code)
                 self.failed = True
@@ -151,21 +158,30 @@ class _Supervisor:
         return 1 if self.failed else 0
 
     def _spawn(self, number: int) -> None:
+        read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:
             # The child: default signal handling until its IOLoop installs its own.
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.close(read_end)
+            for _, other in self.children.values():
+                os.close(other)
+
+            def ready() -> None:
+                os.write(write_end, b"1")
+
             status = 1
             try:
-                status = _worker(self.settings, self.sockets, self.tls)
+                status = _worker(self.settings, self.sockets, self.tls, ready)
             except Exception:
                 log.exception("worker %d failed", number)
             finally:
                 logging.shutdown()
                 sys.stdout.flush()
                 os._exit(status)
-        self.children[pid] = (number, time.monotonic())
+        os.close(write_end)
+        self.children[pid] = (number, read_end)
 
     def _stop(self, *_: object) -> None:
         self.stopping = True

@@ -10,15 +10,17 @@ import pty
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import termios
+import time
 
 import numpy as np
 import pytest
 import soundfile
 import soxr
-from serve_process import LUMEN, ServeProcess, run_lumen
+from serve_process import LUMEN, START_SECONDS, ServeProcess, run_lumen
 from support import SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes, wer
 from test_speakers import final_speakers
 
@@ -212,3 +214,44 @@ def test_sigterm_mid_stream_flushes_finals_then_1001(tiny_model, testdata, tmp_p
     assert len(workers_ready) == workers
     shutdowns = [entry for entry in logs if entry["message"].startswith("shutting down")]
     assert {entry["pid"] for entry in shutdowns} == workers_ready, "every worker shut down cleanly"
+
+
+def wait_for_log(served: ServeProcess, predicate, what: str) -> list[dict]:
+    """Poll the server's JSON log until ``predicate(entries)`` holds."""
+    deadline = time.monotonic() + START_SECONDS
+    while not predicate(entries := served.json_logs()):
+        assert time.monotonic() < deadline and served.process.poll() is None, \
+            f"never saw {what}:\n{served.stderr}"
+        time.sleep(0.2)
+    return entries
+
+
+def test_a_worker_that_dies_is_replaced(tiny_model, tmp_path):
+    served = ServeProcess(tiny_model, tmp_path, "--workers", "2").start()
+    try:
+        def ready(entries):
+            return [e["pid"] for e in entries if re.fullmatch(r"worker \d+ ready .*", e["message"])]
+        first = wait_for_log(served, lambda entries: len(ready(entries)) == 2, "two workers ready")
+        victim = ready(first)[0]
+        os.kill(victim, signal.SIGKILL)
+        entries = wait_for_log(served, lambda entries: len(ready(entries)) == 3, "a new worker")
+        assert ready(entries)[2] not in ready(first)
+        assert any(f"(pid {victim}) exited with -9; restarting" in e["message"] for e in entries)
+        assert served.get("/readyz")[0] == 200
+        served.signal(signal.SIGTERM)
+        assert served.wait() == 0
+    finally:
+        served.stop()
+
+
+def test_serve_refuses_bad_keys_and_a_busy_port_before_forking(tmp_path, tiny_model):
+    garbage = tmp_path / "public.pem"
+    garbage.write_text("not a key")
+    result = run_lumen("serve", "--workers", "2", "--jwt-public-key", str(garbage), timeout=120)
+    assert result.returncode == 2 and "cannot read a PEM public key" in result.stderr
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        result = run_lumen("serve", "--host", "127.0.0.1", "--port", str(busy.getsockname()[1]),
+                           "--model", str(tiny_model), env={"LUMEN_JWT_SECRET": SECRET}, timeout=120)
+    assert result.returncode == 2 and "cannot listen on 127.0.0.1:" in result.stderr
