@@ -64,7 +64,9 @@ def test_jfk_wav_in_one_second_chunks(server, token, jfk, realtime):
     assert country and all(5.0 <= w.start <= 10.5 for w in country)
     if realtime:
         partials = [e for e in events if isinstance(e, Transcript) and not e.is_final]
-        assert len(partials) >= 3, "partials come at least every second or so of speech"
+        # About one a second when the machine is idle; partials are merged (by
+        # design) while inference lags, so a loaded machine sees fewer.
+        assert len(partials) >= 2, "partials come while the speech goes on"
 
 
 @pytest.mark.parametrize("rate,channels", [(8000, 1), (44100, 2)])
