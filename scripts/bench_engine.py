@@ -58,6 +58,7 @@ def stm_text(start: float, end: float) -> str:
 
 
 CLIPS = [
+    Clip("jfk 1.7 s", "jfk.wav", 2.94, 4.62, "ask not"),
     Clip("jfk 2.2 s", "jfk.wav", 0.2, 2.4, "And so my fellow Americans"),
     Clip("sample 2 s", "sample.wav", 12.45, 14.40, stm_text(12.45, 14.40)),
     Clip("sample 4 s", "sample.wav", 17.70, 21.85, stm_text(17.70, 21.85)),

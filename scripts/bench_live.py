@@ -4,6 +4,8 @@
 Starts ``lumen serve`` as a subprocess on a free loopback port, streams the
 test recordings at real-time pace over N concurrent sessions, and prints:
 
+Each of the N streams plays every file once, as one session per file.
+
 * final latency p50/p95 — from the moment the last audio sample of a segment
   (its ``end``) was sent to the arrival of its final;
 * partial cadence — median seconds between consecutive partials of a segment;
@@ -135,9 +137,15 @@ def bare_whisper(model: str, files: list[str], threads: int) -> tuple[float, flo
 
 
 async def run_level(url: str, files: list[str], sessions: int) -> list[tuple[str, SessionResult]]:
-    names = [files[i % len(files)] for i in range(sessions)]
-    results = await asyncio.gather(*(run_session(url, name) for name in names))
-    return list(zip(names, results))
+    """``sessions`` concurrent streams; each plays every file once, one session per
+    file, in its own rotated order (so every level measures all the files)."""
+
+    async def stream(rotation: int) -> list[tuple[str, SessionResult]]:
+        names = files[rotation % len(files):] + files[:rotation % len(files)]
+        return [(name, await run_session(url, name)) for name in names]
+
+    streams = await asyncio.gather(*(stream(i) for i in range(sessions)))
+    return [pair for played in streams for pair in played]
 
 
 def main() -> int:
@@ -164,12 +172,19 @@ def main() -> int:
             latencies = [x for _, r in results for x in r.latencies]
             cadences = [x for _, r in results for x in r.cadences]
             audio = sum(r.audio_seconds for _, r in results)
-            stream_wer = statistics.mean(jiwer.wer(normalize(reference_text(name)), normalize(r.text))
-                                         for name, r in results)
+            by_file: dict[str, list[float]] = {}
+            latency_by_file: dict[str, list[float]] = {}
+            for name, r in results:
+                by_file.setdefault(name, []).append(
+                    jiwer.wer(normalize(reference_text(name)), normalize(r.text)))
+                latency_by_file.setdefault(name, []).extend(r.latencies)
+            stream_wer = statistics.mean(w for ws in by_file.values() for w in ws)
+            per_file = " / ".join(f"{statistics.mean(by_file[f]):.3f}" for f in files)
+            p50_per_file = " / ".join(f"{percentile(latency_by_file[f], 50):.2f}" for f in files)
             same_files_wer = statistics.mean(one_shot[name] for name, _ in results)
-            rows.append((n, percentile(latencies, 50), percentile(latencies, 95),
+            rows.append((n, percentile(latencies, 50), p50_per_file, percentile(latencies, 95),
                          statistics.median(cadences) if cadences else float("nan"),
-                         stream_wer, same_files_wer, (cpu1 - cpu0) / audio,
+                         stream_wer, per_file, same_files_wer, (cpu1 - cpu0) / audio,
                          100 * (cpu1 - cpu0) / wall, rss / 2**20))
 
     print(f"\nmodel {args.model}, {args.threads} threads, files {', '.join(files)}, "
@@ -177,12 +192,13 @@ def main() -> int:
     print(f"bare whisper.cpp one-shot: {bare_seconds:.2f} s for {bare_audio:.1f} s of audio "
           f"(RTF {bare_seconds / bare_audio:.3f}); one-shot WER "
           + ", ".join(f"{f} {w:.3f}" for f, w in one_shot.items()) + "\n")
-    header = ("sessions", "final p50 s", "final p95 s", "partial every s", "stream WER",
+    header = ("sessions", "final p50 s", "p50 per file", "final p95 s", "partial every s", "stream WER",
+              "per file (" + " / ".join(files) + ")",
               "one-shot WER", "server RTF", "vs bare", "CPU %", "RSS MiB")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
-    for n, p50, p95, cadence, swer, owr, rtf, cpu, rss in rows:
-        print(f"{n} | {p50:.3f} | {p95:.3f} | {cadence:.2f} | {swer:.3f} | {owr:.3f} | "
+    for n, p50, p50_per_file, p95, cadence, swer, per_file, owr, rtf, cpu, rss in rows:
+        print(f"{n} | {p50:.3f} | {p50_per_file} | {p95:.3f} | {cadence:.2f} | {swer:.3f} | {per_file} | {owr:.3f} | "
               f"{rtf:.3f} | {rtf / (bare_seconds / bare_audio):.2f}x | {cpu:.0f} | {rss:.0f}")
     return 0
 

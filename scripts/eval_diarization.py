@@ -56,7 +56,7 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lumen.audio.vad import SpeechStart, VadEvent, VadOptions, VadSegmenter  # noqa: E402
+from lumen.audio.vad import SpeechEnd, SpeechStart, VadEvent, VadOptions, VadSegmenter  # noqa: E402
 from lumen.diarization import DiarizationOptions, SessionDiarizer, SpeakerEmbedder, Turn  # noqa: E402
 from lumen.diarization.feed import SpeechFeed  # noqa: E402
 from lumen.diarization.tracker import turns_between  # noqa: E402
@@ -213,7 +213,7 @@ def simulate(audio: np.ndarray, embedder: SpeakerEmbedder, options: DiarizationO
         for event in events:
             if isinstance(event, SpeechStart):
                 speech_start = event.sample
-            else:
+            elif isinstance(event, SpeechEnd):
                 result.speech[int(speech_start / SAMPLE_RATE / FRAME):int(event.sample / SAMPLE_RATE / FRAME)] = True
 
     while position < len(audio):

@@ -7,7 +7,11 @@ ring buffer, asks the engine for hypotheses and turns them into events:
 * **partials** (``is_final=False``) every ``partial_interval`` seconds of new
   audio inside an utterance, each replacing the previous partial of the same
   ``segment_id``;
-* a **final** when the VAD says the utterance ended (``endpoint_silence``);
+* a **final** when the VAD says the utterance ended (``endpoint_silence``).
+  It is decoded *speculatively* as soon as the VAD reports a shorter pause
+  (``pause_silence``, equal to ``tail``): that window is exactly the one the
+  final would decode, so when the end follows at the same sample the final
+  is already there; when speech resumes, the hypothesis serves as a partial;
 * an **early final** once an utterance is ``commit_window`` long: the words
   that two consecutive hypotheses agree on (LocalAgreement-2) and that end
   clear of the window's edge are committed, so a final never cuts a word; the
@@ -17,8 +21,9 @@ ring buffer, asks the engine for hypotheses and turns them into events:
   agreed or not.
 
 Scheduling: each session has at most one inference in flight, finals go
-before partials, and a partial is skipped (merged into the next) while the
-engine is busy with other work.  Finals are never dropped.  Because every
+before speculative finals, which go before partials, and speculation and
+partials are skipped (merged into the next) while the engine is busy with
+other work.  Finals are never dropped.  Because every
 session queues at most one job, sessions share the engine's contexts
 round-robin.
 
@@ -42,7 +47,7 @@ import numpy as np
 
 from lumen.asr.engine import DecodeOptions, Transcription, WhisperEngine, Word
 from lumen.audio.ring import AudioRing
-from lumen.audio.vad import SpeechEnd, SpeechStart, VadEvent
+from lumen.audio.vad import SpeechEnd, SpeechPause, SpeechStart, VadEvent
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +78,11 @@ class StreamingOptions:
     pre_roll: float = 0.3
     """Seconds of audio kept before the VAD's speech start (soft onsets)."""
     tail: float = 0.3
-    """Seconds of audio kept after the VAD's speech end (soft endings)."""
+    """Seconds of audio kept after the VAD's speech end (soft endings).  The
+    VAD's ``pause_silence`` should equal it, so a speculative final sees the
+    same window as the final."""
+    speculate: bool = True
+    """Decode an utterance's final at the VAD's pause instead of waiting for its end."""
     max_lag: float = 60.0
     """Seconds of untranscribed audio beyond which :attr:`StreamingRecognizer.overloaded` is set."""
     ring_seconds: float = 120.0
@@ -100,6 +109,7 @@ class _Job:
     start: int  # absolute sample
     end: int
     is_final: bool
+    speculative: bool = False  # a partial decoded as the final would be
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future(), repr=False)
 
@@ -144,6 +154,9 @@ class StreamingRecognizer:
         self._utt_start: int | None = None
         self._last_partial_end = 0   # audio end of the last partial's window
         self._previous_words: list[Word] = []
+        self._pause_end: int | None = None  # window end of a final due if the pause lasts
+        # (start, end, result) of the last speculative decode, reused by a final of that window
+        self._speculation: tuple[int, int, Transcription] | None = None
         self._partial_sent = False
         self._jobs: list[_Job] = []  # pending finals, in order
         self._segment_id = 0
@@ -181,6 +194,9 @@ class StreamingRecognizer:
         for event in events:
             if isinstance(event, SpeechStart):
                 self._open(event.sample)
+            elif isinstance(event, SpeechPause):
+                if self._utt_start is not None and self.options.speculate:
+                    self._pause_end = event.sample + int(self.options.tail * SAMPLE_RATE)
             elif isinstance(event, SpeechEnd):
                 self._close_utterance(event.sample + int(self.options.tail * SAMPLE_RATE))
         if self._utt_start is None:
@@ -233,7 +249,7 @@ class StreamingRecognizer:
         end = min(end, self._received)
         job = _Job(self._utt_start, end, is_final=True)
         self._jobs.append(job)
-        self._utt_start = None
+        self._utt_start = self._pause_end = None
         return job
 
     def _discard_until(self, sample: int) -> None:
@@ -260,11 +276,16 @@ class StreamingRecognizer:
         length = self._received - self._utt_start
         if length >= self.options.max_segment * SAMPLE_RATE:
             return _Job(self._utt_start, self._received, is_final=False)
+        if self.engine.queue_depth > 0:
+            return None  # merged into the next hypothesis
+        if self._pause_end is not None and self._pause_end <= self._received:
+            end, self._pause_end = self._pause_end, None
+            if end - self._utt_start >= MIN_WINDOW:  # (an early commit may have passed it)
+                return _Job(self._utt_start, end, is_final=False, speculative=True)
         new_audio = self._received - self._last_partial_end
         # Without interim results, hypotheses are still needed for early commits.
         wanted = self.options.interim_results or length >= self.options.commit_window * SAMPLE_RATE
-        if (wanted and new_audio >= self.options.partial_interval * SAMPLE_RATE
-                and self.engine.queue_depth == 0):
+        if wanted and new_audio >= self.options.partial_interval * SAMPLE_RATE:
             return _Job(self._utt_start, self._received, is_final=False)
         return None
 
@@ -308,8 +329,14 @@ class StreamingRecognizer:
             job.done.set_result(None)
             return
         forced = job.end - job.start >= max_length and (end < job.end or not job.is_final)
-        decode = self.decode if job.is_final or forced else self._partial_decode
-        result = await self.engine.run(self._audio(job.start, end), decode, abort=self._abort)
+        result = self._speculated(job.start, end) if job.is_final else None
+        if result is None:
+            decode = self.decode if job.is_final or forced or job.speculative else self._partial_decode
+            result = await self.engine.run(self._audio(job.start, end), decode, abort=self._abort)
+        if job.speculative:
+            self._speculation = (job.start, end, result)
+            if self._jobs and self._jobs[0].start == job.start and self._jobs[0].end == end:
+                return  # the utterance ended as foreseen: its final, next, reuses this
         words = self._place(result.words, job.start / SAMPLE_RATE)
         if job.is_final and not forced:
             self._jobs.pop(0)
@@ -331,6 +358,13 @@ class StreamingRecognizer:
             await self._commit(job, end, words, len(stable), result)
         elif words:
             await self._send_partial(job, words, result, end)
+
+    def _speculated(self, start: int, end: int) -> Transcription | None:
+        """The speculative decode of exactly this window, if there was one."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation[:2] == (start, end):
+            return speculation[2]
+        return None
 
     async def _send_partial(self, job: _Job, words: list[Word], result: Transcription, end: int) -> None:
         if self.options.interim_results:

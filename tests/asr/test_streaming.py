@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from lumen.asr.engine import DecodeOptions, WhisperEngine
-from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix
 from lumen.asr.engine import Word
-from lumen.audio.vad import VadSegmenter
+from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix
+from lumen.audio.vad import SpeechEnd, SpeechPause, VadOptions, VadSegmenter
 
 
 def read16k(path) -> np.ndarray:
@@ -172,7 +172,7 @@ def test_utterance_closing_while_a_hypothesis_commits_early(engine, testdata):
         events: list[TranscriptEvent] = []
         recognizer = StreamingRecognizer(gated, DecodeOptions(), StreamingOptions(commit_window=3.0),
                                          emit=events.append, on_failure=pytest.fail)
-        vad = VadSegmenter()
+        vad = VadSegmenter(VadOptions(noise_margin_db=0))  # webrtcvad alone: one long utterance
 
         async def push(a: float, b: float) -> None:
             piece = audio[int(a * second):int(b * second)]
@@ -203,3 +203,45 @@ def test_utterance_closing_while_a_hypothesis_commits_early(engine, testdata):
     reference = normalize((testdata / "jfk.txt").read_text())
     measures = jiwer.process_words(reference, normalize(finals_text(events)))
     assert measures.insertions <= 2 and measures.deletions <= 2, finals_text(events)
+
+
+def test_final_reuses_the_decode_started_at_the_pause(engine, testdata):
+    """The VAD's pause starts the final's decode; when the end follows at the
+    same sample, the final is that decode (no second inference)."""
+    audio = read16k(testdata / "jfk.wav")
+    second = 16000
+    options = VadOptions()
+    found = VadSegmenter(options).feed(audio)
+    pause = next(e for e in found if isinstance(e, SpeechPause))
+    end = next(e for e in found if isinstance(e, SpeechEnd))
+    assert end.sample == pause.sample, "jfk's first utterance ends at its first pause"
+
+    async def scenario() -> tuple[list[TranscriptEvent], int, int]:
+        gated = GatedEngine(engine)
+        events: list[TranscriptEvent] = []
+        recognizer = StreamingRecognizer(gated, DecodeOptions(), StreamingOptions(interim_results=False, commit_window=10.0),
+                                         emit=events.append, on_failure=pytest.fail)
+        vad = VadSegmenter(options)
+        step = second // 50
+        position = 0
+        while gated.started == 0:  # up to the pause, in 20 ms chunks
+            piece = audio[position:position + step]
+            position += step
+            recognizer.push(piece, vad.feed(piece))
+            await asyncio.sleep(0)
+        started_at = position
+        gated.permits.release()
+        while not events and position < audio.size:  # up to the utterance's end and its final
+            piece = audio[position:position + step]
+            position += step
+            recognizer.push(piece, vad.feed(piece))
+            await asyncio.sleep(0.01)
+        calls = gated.started
+        await recognizer.abort()
+        return events, started_at, calls
+
+    events, started_at, calls = asyncio.run(scenario())
+    assert pause.sample < started_at < end.sample + int(options.endpoint_silence * second), \
+        "the decode started at the pause, before the VAD's end"
+    assert calls == 1, "the final reused the speculative decode"
+    assert normalize(events[0].text).startswith("and so my fellow americans")
