@@ -92,7 +92,7 @@ class TokenVerifier:
             raise InvalidTokenError(f"token is longer than {MAX_TOKEN_BYTES} bytes")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # undecodable, or an unknown `crit` extension
             raise InvalidTokenError(f"malformed token: {exc}") from None
         alg = header.get("alg")
         key = self._keys.get(alg) if isinstance(alg, str) else None

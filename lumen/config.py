@@ -91,6 +91,14 @@ class Settings:
         "Label speakers (sessions may still opt out with `diarize=false`).", True)
     diarization_workers: int = _doc("Threads for speaker embedding and clustering.", 1)
 
+    # --- browsers ------------------------------------------------------------
+    allowed_origins: str = _doc(
+        "Comma-separated origins (`https://app.example.com`) whose pages may open "
+        "sessions, or `*` for any. Empty: only pages served by this server (same "
+        "origin). Clients that send no `Origin` (non-browser) are not affected; a "
+        "refused origin gets 403 `origin_not_allowed`, so another site's page cannot "
+        "use a visitor's token (cross-site WebSocket hijacking).", "")
+
     # --- limits --------------------------------------------------------------
     max_frame_bytes: int = _doc(
         "Largest accepted WebSocket message. Larger ones end the session with 1009.",

@@ -72,6 +72,14 @@ class InsufficientScopeError(AuthError):
     code = "insufficient_scope"
 
 
+class OriginNotAllowedError(LumenError):
+    """A browser page from an origin not in ``allowed_origins`` tried to open a session."""
+
+    status = 403
+    code = "origin_not_allowed"
+    close_code = 1008
+
+
 class BadRequestError(LumenError, ValueError):
     """A handshake query parameter or a client message is malformed (HTTP 400)."""
 

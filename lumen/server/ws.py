@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lumen import protocol
 from lumen.auth import Principal
-from lumen.errors import AuthError, CapacityError, LumenError
+from lumen.errors import AuthError, CapacityError, LumenError, OriginNotAllowedError
 from lumen.server.context import ServerContext
 from lumen.session import Session
 
@@ -47,8 +48,31 @@ class TranscribeHandler(WebSocketHandler):
         self._slot_held = False
 
     # -- handshake ------------------------------------------------------------
+    def check_origin(self, origin: str) -> bool:
+        return True  # checked in prepare(), before a token is even looked at
+
+    def _check_origin(self) -> None:
+        """Refuse browser pages from origins not allowed (cross-site WebSocket hijacking).
+
+        A browser sends ``Origin`` with every WebSocket handshake and lets any
+        page connect anywhere, with a token the page may have obtained from
+        the user; the server is the only place to stop a foreign page.
+        Clients that send no ``Origin`` are not browsers and are not affected.
+        """
+        origin = self.request.headers.get("Origin")
+        if origin is None:
+            return
+        allowed = {o.strip().rstrip("/").lower() for o in self.context.session_services.settings.allowed_origins.split(",")
+                   if o.strip()}
+        if "*" in allowed or origin.rstrip("/").lower() in allowed:
+            return
+        if not allowed and urlsplit(origin).netloc.lower() == self.request.host.lower():
+            return  # same origin: the demo page served by this server
+        raise OriginNotAllowedError(f"origin {origin!r} may not open sessions on this server")
+
     def prepare(self) -> None:
         try:
+            self._check_origin()
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
             token = bearer_token(self.request.headers.get("Authorization"), query.get("token"))
             self.principal = self.context.verifier.verify(token)

@@ -8,7 +8,11 @@ it once per test run.
 from __future__ import annotations
 
 import asyncio
+import base64
+import http.client
 import io
+import json
+import os
 import re
 import threading
 import time
@@ -141,3 +145,16 @@ def normalize(text: str) -> str:
 
 def wer(reference: str, hypothesis: str) -> float:
     return jiwer.wer(normalize(reference), normalize(hypothesis))
+
+
+def handshake(server: LiveServer, query: str = "", headers: dict[str, str] | None = None):
+    """A raw WebSocket upgrade request; returns (status, response, json body or None)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    all_headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                   "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
+    all_headers.update(headers or {})
+    connection.request("GET", "/ws/transcribe" + query, headers=all_headers)
+    response = connection.getresponse()
+    body = response.read() if response.status != 101 else b""
+    connection.close()
+    return response.status, response, json.loads(body) if body else None

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
-from serve_process import LUMEN, START_SECONDS, ServeProcess, run_lumen
+from serve_process import LUMEN, START_SECONDS, ServeProcess, free_port, run_lumen
 from support import SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes, wer
 from test_speakers import final_speakers
 
@@ -255,3 +255,16 @@ def test_serve_refuses_bad_keys_and_a_busy_port_before_forking(tmp_path, tiny_mo
         result = run_lumen("serve", "--host", "127.0.0.1", "--port", str(busy.getsockname()[1]),
                            "--model", str(tiny_model), env={"LUMEN_JWT_SECRET": SECRET}, timeout=120)
     assert result.returncode == 2 and "cannot listen on 127.0.0.1:" in result.stderr
+
+
+@pytest.mark.parametrize("content", [None, b"", os.urandom(100_000)], ids=["missing", "empty", "random"])
+def test_serve_refuses_a_bad_model_before_listening(tmp_path, content):
+    """A missing or corrupt model stops `lumen serve` with a clear message and exit code != 0
+    (whisper.cpp would abort the process at load time on some bad files)."""
+    model = tmp_path / "model.bin"
+    if content is not None:
+        model.write_bytes(content)
+    done = run_lumen("serve", "--port", str(free_port()), "--model", str(model), "--no-diarization",
+                     env={"LUMEN_JWT_SECRET": SECRET}, timeout=120)
+    assert done.returncode not in (0, None) and done.returncode > 0, done
+    assert str(model) in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import http.client
-import json
 import logging
-import os
 import time
 
 import jwt
 import pytest
-from support import SECRET, LiveServer
+from support import SECRET, handshake
 
 from lumen.auth import mint_token
 from lumen.client import ClientError, LumenClient
-
-
-def handshake(server: LiveServer, query: str = "", headers: dict[str, str] | None = None):
-    """A raw WebSocket upgrade request; returns (status, headers, json body or None)."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    all_headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                   "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
-    all_headers.update(headers or {})
-    connection.request("GET", "/ws/transcribe" + query, headers=all_headers)
-    response = connection.getresponse()
-    body = response.read() if response.status != 101 else b""
-    connection.close()
-    return response.status, response, json.loads(body) if body else None
 
 
 def token_with(**claims) -> str:
