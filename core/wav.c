@@ -58,6 +58,15 @@ static uint16_t le16(const uint8_t *p)
     return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* A four-character code as text for messages: non-printable bytes become '?'
+ * (messages must stay ASCII: the bindings decode them as text). */
+static void printable_id(char dst[5], const uint8_t *src)
+{
+    for (int i = 0; i < 4; i++)
+        dst[i] = src[i] >= 32 && src[i] <= 126 ? (char)src[i] : '?';
+    dst[4] = '\0';
+}
+
 static void set_format(lumen_decoder *d, int encoding, int rate, int channels)
 {
     d->encoding = encoding;
@@ -228,8 +237,10 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
             used = collect(d, data, n);
             if (d->head_len < d->head_need)
                 break;
-            if (memcmp(d->head + 8, "WAVE", 4) != 0)
-                return fail(d, "stream starts with RIFF but is not RIFF/WAVE (form type '%.4s')", d->head + 8);
+            if (memcmp(d->head + 8, "WAVE", 4) != 0) {
+                printable_id(d->chunk_id, d->head + 8);
+                return fail(d, "stream starts with RIFF but is not RIFF/WAVE (form type '%s')", d->chunk_id);
+            }
             d->state = S_CHUNK;
             d->head_len = 0;
             d->head_need = 8;
@@ -239,11 +250,7 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
             if (d->head_len < d->head_need)
                 break;
             uint32_t size = le32(d->head + 4);
-            memcpy(d->chunk_id, d->head, 4);
-            d->chunk_id[4] = '\0';
-            for (int i = 0; i < 4; i++)
-                if (d->chunk_id[i] < 32 || d->chunk_id[i] > 126)
-                    d->chunk_id[i] = '?';
+            printable_id(d->chunk_id, d->head);
             d->head_len = 0;
             d->pad = size & 1;
             if (memcmp(d->head, "fmt ", 4) == 0) {

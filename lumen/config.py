@@ -114,6 +114,11 @@ class Settings:
     max_lag: float = _doc(
         "Seconds of received audio not yet transcribed beyond which a session is "
         "closed with 1013 (server overloaded).", 60.0)
+    max_send_buffer: int = _doc(
+        "Bytes of messages a connection may have waiting to be sent because its "
+        "client does not read them (beyond what the kernel holds). Beyond it the "
+        "connection is dropped (`client_too_slow`), so a stalled client cannot make "
+        "the server's memory grow.", 1024 * 1024)
 
     def __post_init__(self) -> None:
         self.validate()

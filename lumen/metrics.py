@@ -140,10 +140,10 @@ class SessionMeter:
         elif kind == "error":
             self._error = body["code"]
 
-    def closed(self, code: int) -> None:
-        """The server closes the session with ``code``."""
+    def closed(self, code: int, error: str | None = None) -> None:
+        """The server closes the session with ``code`` (and ``error``, when no message said it)."""
         if code != 1000:
-            self._metrics.session_errors.labels(self._error or "none", str(code)).inc()
+            self._metrics.session_errors.labels(error or self._error or "none", str(code)).inc()
 
     def _arrival(self, audio_time: float) -> float:
         """When the message holding ``audio_time`` arrived (finals come in time order)."""

@@ -9,10 +9,17 @@ and turns the pipeline's events into protocol messages.  It knows nothing of
 Tornado: the handler gives it a ``send`` and a ``close`` callable.
 
 Ending a session always goes the same way, whatever the reason (client
-``end``, idle timeout, token expiry, bad audio, client gone): everything
-already received is decoded, resampled, segmented and recognised, its finals
-are sent (if anyone is still listening), then ``error`` (for abnormal ends),
+``end``, idle timeout, token expiry, bad audio, server shutdown):
+everything already received is decoded, resampled, segmented and
+recognised, its finals are sent, then ``error`` (for abnormal ends),
 ``session.ended`` and the close.  Nothing accepted is dropped.
+
+A client that goes away (or is cut off for not reading) can no longer
+receive anything.  Its finals are still made when something outlives the
+connection to keep them (``SessionServices.keeps_transcripts``);
+otherwise the session is *aborted*: inference in flight stops at whisper's
+next abort check and queued work is dropped, so a vanished client costs
+no further CPU.
 
 Thread-safety: a session lives on the IOLoop thread; only inference runs
 elsewhere (in the engine's executor).
@@ -83,6 +90,9 @@ class SessionServices:
     model_name: str
     diarizer: Diarizer | None = None
     """None when the server runs without diarization."""
+    keeps_transcripts: bool = False
+    """Finals outlive the connection (a store keeps them), so a client that
+    went away still has its audio transcribed; otherwise its session aborts."""
 
 
 class Session:
@@ -203,10 +213,10 @@ class Session:
         elif kind == "end":
             self.end(None, reason="client_end")
 
-    def on_connection_closed(self) -> None:
-        """The client went away: finish its audio silently."""
+    def on_connection_closed(self, reason: str = "client_closed") -> None:
+        """The client went away or was cut off: finish or abort (see the module docstring)."""
         self._connected = False
-        self.end(None, reason="client_closed")
+        self.end(None, reason=reason, abort=not self._services.keeps_transcripts)
 
     # -- the pipeline ---------------------------------------------------------
     def _push(self, pcm: np.ndarray) -> None:
@@ -252,15 +262,31 @@ class Session:
         rate = self._decoder.sample_rate
         return self._decoded_samples / rate if rate else 0.0
 
-    def end(self, error: LumenError | None, reason: str | None = None) -> None:
-        """Start ending the session (idempotent); see the module docstring."""
-        if self._ending is None:
-            self._ending = self._loop.create_task(self._end(error, reason or (error.code if error else "end")))
+    def end(self, error: LumenError | None, reason: str | None = None, abort: bool = False) -> None:
+        """Start ending the session (idempotent); see the module docstring.
 
-    async def _end(self, error: LumenError | None, reason: str) -> None:
+        ``abort``: nobody will read the result; stop inference instead of finishing it.
+        """
+        if self._ending is None:
+            reason = reason or (error.code if error else "end")
+            self._ending = self._loop.create_task(self._abort(reason) if abort else self._end(error, reason))
+
+    def _cancel_timers(self) -> None:
         for timer in [*self._timers, self._idle]:
             if timer is not None:
                 timer.cancel()
+
+    async def _abort(self, reason: str) -> None:
+        self._cancel_timers()
+        await self._recognizer.abort()
+        if self._speakers is not None:
+            self._speakers.cancel()
+        log.info("session aborted: %s, %.3f s of audio, %d segments", reason, self.audio_seconds,
+                 self._recognizer.segments, extra={"session_id": self.id})
+        self.ended.set()
+
+    async def _end(self, error: LumenError | None, reason: str) -> None:
+        self._cancel_timers()
         try:
             if not isinstance(error, AudioFormatError):
                 self._flush_input()

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs one libFuzzer target of the native core for a bounded time.
-#   scripts/fuzz.sh TARGET [SECONDS]     TARGET: fuzz_wav or fuzz_resample; SECONDS default 60
+# Runs one fuzz target for a bounded time.
+#   scripts/fuzz.sh TARGET [SECONDS]     SECONDS default 60; TARGET is one of
+#     fuzz_wav, fuzz_resample   libFuzzer targets of the native core (tests/native/)
+#     fuzz_decode_py            the atheris harness of the Python decode path
+#                               (tests/fuzz/fuzz_decode.py; needs the test extras)
 # Builds build/fuzz with clang (ASan + UBSan + libFuzzer) if needed, seeds the
 # corpus in build/fuzz/corpus/TARGET from ../shared/testdata (generated, never
 # committed), and prints "TARGET: N executions in S s".  A crash leaves its
@@ -15,13 +18,18 @@ TESTDATA="$ROOT/../shared/testdata"
 case "$TARGET" in
   fuzz_wav) MAX_LEN=65544 ;;        # 8 parameter bytes + 64 KiB of stream
   fuzz_resample) MAX_LEN=16396 ;;   # 12 parameter bytes + 8192 s16 samples
-  *) echo "unknown fuzz target '$TARGET' (fuzz_wav or fuzz_resample)" >&2; exit 2 ;;
+  fuzz_decode_py) MAX_LEN=32774 ;;  # 6 parameter bytes + 32 KiB of stream
+  *) echo "unknown fuzz target '$TARGET' (fuzz_wav, fuzz_resample or fuzz_decode_py)" >&2; exit 2 ;;
 esac
-CLANG="${CC:-clang}"
-command -v "$CLANG" >/dev/null || { echo "$CLANG not found: scripts/setup_env.sh test installs clang" >&2; exit 2; }
-
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER="$CLANG" -DLUMEN_FUZZ=ON >/dev/null
-cmake --build "$BUILD" --target "$TARGET" -j "$(nproc)" >/dev/null
+if [ "$TARGET" = fuzz_decode_py ]; then
+  RUN=("${PYTHON:-python}" "$ROOT/tests/fuzz/fuzz_decode.py")
+else
+  CLANG="${CC:-clang}"
+  command -v "$CLANG" >/dev/null || { echo "$CLANG not found: scripts/setup_env.sh test installs clang" >&2; exit 2; }
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_C_COMPILER="$CLANG" -DLUMEN_FUZZ=ON >/dev/null
+  cmake --build "$BUILD" --target "$TARGET" -j "$(nproc)" >/dev/null
+  RUN=("$BUILD/$TARGET")
+fi
 
 # Little-endian 32-bit value as printf escapes.
 le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
@@ -34,7 +42,14 @@ seed_corpus() {
   for wav in "$TESTDATA"/*.wav; do
     [ -f "$wav" ] || continue
     name="$(basename "$wav" .wav)"
-    if [ "$TARGET" = fuzz_wav ]; then
+    if [ "$TARGET" = fuzz_decode_py ]; then
+      # As a WAV stream (the raw parameters then do not matter), and its body as
+      # raw PCM of each encoding at 16 kHz mono.
+      { printf '\x00\x80\x3e\x00\x01\x00'; head -c 32768 "$wav"; } > "$dir/$name-wav"
+      for encoding in 0 1 2 3 4 5; do
+        { printf "\\x0$encoding"'\x80\x3e\x00\x01\x03'; head -c 8236 "$wav" | tail -c 8192; } > "$dir/$name-raw$encoding"
+      done
+    elif [ "$TARGET" = fuzz_wav ]; then
       # Raw s16 16 kHz mono parameters; chunking seeds 0, 1 and 2.
       for seed in 0 1 2; do
         { printf '\x01\x00\x00\x00'; printf "$(le32 "$seed")"; head -c 65536 "$wav"; } > "$dir/$name-seed$seed"
@@ -61,7 +76,7 @@ seed_corpus "$CORPUS"
 mkdir -p "$BUILD/artifacts"
 LOG="$BUILD/$TARGET.log"
 status=0
-"$BUILD/$TARGET" -max_total_time="$SECONDS_TO_RUN" -max_len="$MAX_LEN" -timeout=30 -print_final_stats=1 \
+"${RUN[@]}" -max_total_time="$SECONDS_TO_RUN" -max_len="$MAX_LEN" -timeout=30 -print_final_stats=1 \
   -artifact_prefix="$BUILD/artifacts/$TARGET-" "$CORPUS" >"$LOG" 2>&1 || status=$?
 execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$LOG")"
 if [ "$status" -ne 0 ]; then

@@ -220,6 +220,7 @@ class WhisperEngine:
         self._counts = threading.Lock()
         self._queued = 0
         self._running = 0
+        self._aborted = 0
         self._closed = False
         _engines.add(self)
 
@@ -233,6 +234,11 @@ class WhisperEngine:
     def busy(self) -> int:
         """Calls submitted through :meth:`run` running now (at most ``contexts``)."""
         return self._running
+
+    @property
+    def aborted(self) -> int:
+        """Calls submitted through :meth:`run` that stopped on their abort event, in total."""
+        return self._aborted
 
     # -- inference ---------------------------------------------------------
     def resolve_language(self, language: str | None) -> str:
@@ -273,6 +279,10 @@ class WhisperEngine:
             self._running += 1
         try:
             return self.transcribe(audio, options, abort)
+        except InferenceAborted:
+            with self._counts:
+                self._aborted += 1
+            raise
         finally:
             with self._counts:
                 self._running -= 1

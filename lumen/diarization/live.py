@@ -88,6 +88,12 @@ class LiveSpeakers:
                 pass
         return await self._service.finish(self._session)
 
+    def cancel(self) -> None:
+        """Stop: the running update's result is dropped, no further update starts."""
+        self._pending = False
+        if self._update is not None:
+            self._update.cancel()
+
     # -- labels out -----------------------------------------------------------
     def label(self, start: float, end: float) -> str | None:
         return self._session.speaker(start, end)

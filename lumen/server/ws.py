@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from asyncio import Future
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +47,7 @@ class TranscribeHandler(WebSocketHandler):
         self.principal: Principal | None = None
         self.options: protocol.SessionOptions | None = None
         self._slot_held = False
+        self._unsent = 0  # bytes handed to Tornado that the client has not taken yet
 
     # -- handshake ------------------------------------------------------------
     def check_origin(self, origin: str) -> bool:
@@ -147,8 +149,34 @@ class TranscribeHandler(WebSocketHandler):
         self.close(code, reason)
 
     def _send(self, message: str) -> None:
+        """Send, keeping what waits for a client that does not read bounded.
+
+        Tornado buffers without limit whatever the socket does not take.  The
+        future of each write resolves once the kernel has it, so the bytes of
+        unresolved writes are exactly what this connection holds in memory.
+        """
         self.meter.sent(message)
         try:
-            self.write_message(message)
+            written = self.write_message(message)
         except WebSocketClosedError:
             log.debug("client gone before a message could be sent")
+            return
+        if written.done():
+            return
+        size = len(message)
+        self._unsent += size
+        written.add_done_callback(lambda future: self._sent(size, future))
+        limit = self.context.session_services.settings.max_send_buffer
+        if self._unsent > limit and self.session is not None:
+            log.warning("client does not read: %d bytes unsent (limit %d); dropping the connection",
+                        self._unsent, limit, extra={"session_id": self.session.id})
+            self.session.on_connection_closed("client_too_slow")  # nothing more is sent
+            self.meter.closed(protocol.CLOSE_POLICY, "client_too_slow")
+            # The close frame queues behind the unread data; Tornado drops the
+            # TCP connection when the client has not answered it within 5 s.
+            self.close(protocol.CLOSE_POLICY, "client_too_slow")
+
+    def _sent(self, size: int, future: "Future[None]") -> None:
+        self._unsent -= size
+        if not future.cancelled():
+            future.exception()  # retrieved: a write cut short by the close is no error

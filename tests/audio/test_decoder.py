@@ -233,6 +233,8 @@ MALFORMED = [
     (riff(fmt_chunk(1, 1, 16000, 16), chunk(b"data", b"\x00\x00"), fmt_chunk(1, 1, 16000, 16)),
      "WAV has a second fmt chunk"),
     (b"RIFF\x24\x00\x00\x00AVI LIST", "stream starts with RIFF but is not RIFF/WAVE (form type 'AVI ')"),
+    # Found by tests/fuzz/fuzz_decode.py: non-text bytes in a message broke the bindings.
+    (b"RIFF\x24\x00\x00\x00\x80>\x00A", "stream starts with RIFF but is not RIFF/WAVE (form type '?>?A')"),
     (riff(fmt_chunk(1, 2, 16000, 16), chunk(b"data", b"\x00" * 6)),
      "WAV data chunk size is not a whole number of 4-byte frames"),
     (riff(fmt_chunk(1, 1, 16000, 16, extensible=True)[:-1] + b"\x00"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import struct
 
 import numpy as np
 import pytest
@@ -146,6 +147,41 @@ def test_garbage_audio_1007_and_server_keeps_serving(server, token, jfk):
     check_session(events, reference, audio.size / rate)
 
 
+def wav_header(channels: int = 1, rate: int = 16000, fmt_size: int = 16) -> bytes:
+    """A 16-bit PCM WAV header; its fields may be absurd."""
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, 16)
+    return (b"RIFF\xff\xff\xff\xffWAVE" + b"fmt " + struct.pack("<I", fmt_size) + fmt
+            + b"data\xff\xff\xff\xff")
+
+
+ABSURD_HEADERS = [
+    (wav_header(rate=0), "WAV fmt chunk declares 0 Hz sample rate"),
+    (wav_header(channels=40), "WAV declares 40 channels; at most 32 are supported"),
+    (wav_header(fmt_size=2**31), "WAV fmt chunk declares 2147483648 bytes; expected 16 to 1024"),
+]
+
+
+@pytest.mark.parametrize("header, message", ABSURD_HEADERS, ids=["0Hz", "40ch", "2^31"])
+def test_absurd_wav_headers_1007_with_the_reason(server, token, header, message):
+    async def scenario():
+        client = await LumenClient.connect(server.url, token)
+        await client.send_audio(header + b"\0" * 3200)
+        return await asyncio.wait_for(collect(client), 30)
+
+    events = asyncio.run(scenario())
+    assert [(e.code, e.message) for e in events if isinstance(e, ServerError)] == [("invalid_audio", message)]
+    assert isinstance(events[-1], Closed) and events[-1].code == 1007
+
+
+def test_ten_channels_are_mixed_down_not_refused(server, token, jfk):
+    """Up to 32 channels are valid (microphone arrays); each is averaged into mono."""
+    audio, rate, reference = jfk
+    data = wav_header(channels=10, rate=rate) + np.repeat(
+        np.clip(audio * 32768, -32768, 32767).astype("<i2"), 10).tobytes()
+    _, events = asyncio.run(stream_session(server.url, token, data, rate * 20))
+    check_session(events, reference, audio.size / rate)
+
+
 def test_bad_text_message_keeps_session(server, token, jfk):
     audio, rate, reference = jfk
 
@@ -179,7 +215,11 @@ def test_token_expiry_flushes_then_1008(server, jfk):
     assert events[-1].code == 1008
 
 
-def test_client_that_just_closes_is_processed_quietly(server, token, jfk, caplog):
+def test_client_that_just_closes_is_processed_quietly(make_server, token, jfk, caplog):
+    """When finals outlive the connection, a client that vanishes still has its audio transcribed
+    (without a store keeping them, it is aborted: ``test_faults.py``)."""
+    server = make_server()
+    server.context.session_services.keeps_transcripts = True
     audio, rate, _ = jfk
     caplog.set_level(logging.INFO)
 

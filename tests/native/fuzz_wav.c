@@ -86,6 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         __builtin_trap();
     if ((whole.feed_rc == LUMEN_DECODE_EFORMAT || whole.finish_rc == LUMEN_DECODE_EFORMAT) != (whole.error[0] != 0))
         __builtin_trap();
+    for (const char *c = whole.error; *c; c++)
+        if (*c < 32 || *c > 126)  /* messages are printable ASCII (the bindings decode them) */
+            __builtin_trap();
     for (size_t i = 0; i < whole.len; i++)
         if (!(whole.out[i] >= -1.0f && whole.out[i] <= 1.0f))
             __builtin_trap();

@@ -484,6 +484,10 @@ static void test_malformed_inputs(void)
     riff(&b);
     memcpy(b.data + 8, "AVI ", 4);
     expect_error(&b, LUMEN_DECODE_EFORMAT, "stream starts with RIFF but is not RIFF/WAVE (form type 'AVI ')");
+    /* ... with bytes that are not text (found by tests/fuzz/fuzz_decode.py: it broke the bindings). */
+    riff(&b);
+    memcpy(b.data + 8, "\x80>\0A", 4);
+    expect_error(&b, LUMEN_DECODE_EFORMAT, "stream starts with RIFF but is not RIFF/WAVE (form type '?>?A')");
 
     /* Data size that is not a whole number of frames. */
     riff(&b);
