@@ -37,7 +37,8 @@ from live_server import SECRET, live_server  # scripts/ is on sys.path when run 
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.models import resolve_model
 from lumen.auth import mint_token
-from lumen.client import LumenClient, SessionEnded, Transcript, wav_bytes_per_second
+from lumen.client import (Closed, LumenClient, ServerError, SessionEnded, Transcript,
+                          wav_bytes_per_second)
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = ROOT.parent / "shared" / "testdata"
@@ -63,6 +64,9 @@ class SessionResult:
     cadences: list[float] = field(default_factory=list)
     text: str = ""
     audio_seconds: float = 0.0
+    sent_seconds: float = 0.0
+    close_code: int | None = None
+    errors: list[str] = field(default_factory=list)
 
 
 async def run_session(url: str, name: str) -> SessionResult:
@@ -81,6 +85,7 @@ async def run_session(url: str, name: str) -> SessionResult:
             await client.send_audio(data[offset:offset + chunk])
             sent_at.append(((offset + chunk - header) / rate, time.monotonic()))
             await asyncio.sleep(max(0.0, began + (i + 1) * CHUNK_SECONDS - time.monotonic()))
+        result.sent_seconds = (len(data) - header) / rate
         await client.end()
 
     sender = asyncio.ensure_future(send())
@@ -99,6 +104,10 @@ async def run_session(url: str, name: str) -> SessionResult:
                 result.latencies.append(now - sent)
         elif isinstance(event, SessionEnded):
             result.audio_seconds = event.audio_seconds
+        elif isinstance(event, ServerError):
+            result.errors.append(event.code)
+        elif isinstance(event, Closed):
+            result.close_code = event.code
     await sender
     result.text = " ".join(finals)
     return result
