@@ -14,7 +14,7 @@ from support import (SECRET, collect, final_text, finals, read_wav, stream_sessi
                      wer)
 
 from lumen.auth import mint_token
-from lumen.client import Closed, LumenClient, ServerError, SessionEnded, Transcript
+from lumen.client import Closed, LumenClient, ServerError, SessionEnded, Transcript, stream_file
 
 JFK_MAX_WER = 0.10
 #: At real-time pace on a loaded machine, long utterances are committed early at
@@ -116,6 +116,28 @@ def test_idle_timeout_closes_1008(make_server, jfk):
     errors = [e for e in events if isinstance(e, ServerError)]
     assert errors and errors[0].code == "idle_timeout"
     assert finals(events), "the audio sent before the timeout is still transcribed"
+    assert isinstance(events[-1], Closed) and events[-1].code == 1008
+
+
+def test_max_session_length_flushes_then_1008(make_server, jfk):
+    short = make_server(max_session_seconds=4.0, diarization=False)
+    audio, rate, _ = jfk
+
+    async def scenario():
+        client = await LumenClient.connect(short.url, mint_token(SECRET, sub="long"))
+        receiver = asyncio.ensure_future(collect(client))
+        try:  # real-time pace, longer than the limit
+            await stream_file(client, wav_bytes(audio, rate), rate * 2, 0.5, realtime=True)
+        except Exception:  # the server closed the session mid-stream: what is tested
+            pass
+        return await asyncio.wait_for(receiver, 60)
+
+    events = asyncio.run(scenario())
+    errors = [e for e in events if isinstance(e, ServerError)]
+    assert [e.code for e in errors] == ["session_too_long"] and "4 s" in errors[0].message
+    assert "fellow americans" in final_text(events).lower(), "audio before the limit is transcribed"
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and 3.5 <= ended[0].audio_seconds <= 5.5
     assert isinstance(events[-1], Closed) and events[-1].code == 1008
 
 
