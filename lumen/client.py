@@ -89,9 +89,11 @@ class Transcript:
 
 @dataclass(frozen=True)
 class SpeakersUpdated:
-    """New speakers for finals already received: ``[{"segment_id": 3, "speaker": "S2"}, …]``."""
+    """New speakers for finals already received: ``[{"segment_id": 3, "speaker": "S2"}, …]``;
+    the session's last one also has ``turns``, its whole timeline ``[{start, end, speaker}]``."""
 
     segments: list[dict[str, Any]]
+    turns: list[dict[str, Any]] | None = None
 
     @property
     def labels(self) -> dict[int, str]:
@@ -132,7 +134,7 @@ def parse_event(message: Mapping[str, Any]) -> Event | None:
                           message["start"], message["end"], message.get("speaker"), words,
                           message["language"], message.get("lag", 0.0))
     if kind == "speakers.updated":
-        return SpeakersUpdated(message["segments"])
+        return SpeakersUpdated(message["segments"], message.get("turns"))
     if kind == "error":
         return ServerError(message["code"], message["message"])
     if kind == "session.ended":

@@ -143,8 +143,13 @@ def transcript(session_id: str, segment_id: int, is_final: bool, text: str, star
                   language=language, lag=t(lag))
 
 
-def speakers_updated(session_id: str, segments: list[dict[str, Any]]) -> str:
-    return encode("speakers.updated", session_id=session_id, segments=segments)
+def speakers_updated(session_id: str, segments: list[dict[str, Any]],
+                     turns: list[dict[str, Any]] | None = None) -> str:
+    """``turns`` (the session's whole speaker timeline) only in the last one of a session."""
+    body: dict[str, Any] = {"segments": segments}
+    if turns is not None:
+        body["turns"] = turns
+    return encode("speakers.updated", session_id=session_id, **body)
 
 
 def error(code: str, message: str) -> str:

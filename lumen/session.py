@@ -299,7 +299,10 @@ class Session:
             error = error or LumenError(f"transcription failed: {exc}")
         if self._speakers is not None:
             try:
-                self._on_speaker_changes(await self._speakers.finish())
+                # The last corrections, with the final speaker timeline.
+                changes = await self._speakers.finish()
+                self._send(protocol.speakers_updated(self.id, self._speakers.corrections(changes),
+                                                     self._speakers.timeline()))
             except Exception:  # labels are a bonus: never lose the session's end over them
                 log.exception("final diarization failed", extra={"session_id": self.id})
         if error is not None:

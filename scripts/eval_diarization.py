@@ -23,8 +23,10 @@ diarization CPU seconds per second of audio.
 
 Server mode (``--server``) starts ``lumen serve``, streams each recording
 through it at real-time pace like a client, and scores the speaker labels
-of the finals as they arrived and after every ``speakers.updated``, plus the
-label lag (arrival of a final after its audio ended) and, for sample.wav,
+of the finals as they arrived and after every ``speakers.updated`` (each
+final's span carries its label: word timing and segment granularity count),
+the speaker timeline (``turns``) of the session's last ``speakers.updated``
+(the diarizer's own answer to "who spoke when"), plus the label lag (arrival of a final after its audio ended) and, for sample.wav,
 the speaker-attributed WER against ``sample.stm`` (each hypothesis speaker
 mapped to the reference speaker it overlaps most; WER of the per-speaker
 texts, concatenated).
@@ -291,15 +293,18 @@ def print_reports(reports: Sequence[Report]) -> None:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
 
 
-def server_annotations(finals: Sequence[dict], updates: Sequence[dict], uri: str) -> tuple[Annotation, Annotation]:
-    """(labels as first emitted, labels after every correction) from a session's messages."""
-    first, final = Annotation(uri=uri), Annotation(uri=uri)
+def server_annotations(finals: Sequence[dict], updates: Sequence[dict],
+                       uri: str) -> tuple[Annotation, Annotation, Annotation]:
+    """(labels as first emitted, labels after every correction, the final timeline)."""
+    first, final, timeline = Annotation(uri=uri), Annotation(uri=uri), Annotation(uri=uri)
     corrected = {s["segment_id"]: s["speaker"] for u in updates for s in u["segments"]}
     for message in finals:
         segment = Segment(message["start"], message["end"])
         first[segment] = message["speaker"]
         final[segment] = corrected.get(message["segment_id"], message["speaker"])
-    return first, final
+    for turn in updates[-1].get("turns", []) if updates else []:
+        timeline[Segment(turn["start"], turn["end"])] = turn["speaker"]
+    return first, final, timeline
 
 
 def speaker_attributed_wer(finals: Sequence[dict], labels: Annotation, stm: Path) -> float:
@@ -362,19 +367,21 @@ def evaluate_server() -> None:
 
     from lumen.auth import mint_token
 
-    head = ["recording", "first-emitted DER/full", "final DER/full", "label lag p50/p95 s",
+    head = ["recording", "first-emitted DER/full", "final DER/full", "timeline DER/full", "label lag p50/p95 s",
             "speakers est/true", "speaker-attributed WER"]
     rows = []
     with live_server() as (url, _):
         for (name, _audio, reference), path in zip(recordings(), [TESTDATA / "sample.wav",
                                                                   TESTDATA / "ami-ES2011a-headset-40s-46s.wav"]):
             finals, updates, lags = asyncio.run(stream_to_server(url, mint_token(SECRET, sub="eval"), path))
-            first, final = server_annotations(finals, updates, name)
+            first, final, timeline = server_annotations(finals, updates, name)
             scored_first, scored_final = score(reference, first), score(reference, final)
+            scored_timeline = score(reference, timeline)
             sawer = (f"{speaker_attributed_wer(finals, final, TESTDATA / 'sample.stm'):.1%}"
                      if path.name == "sample.wav" else "-")
             rows.append([name, f"{scored_first.der:.1%} / {scored_first.der_full:.1%}",
                          f"{scored_final.der:.1%} / {scored_final.der_full:.1%}",
+                         f"{scored_timeline.der:.1%} / {scored_timeline.der_full:.1%}",
                          f"{np.median(lags):.2f} / {np.percentile(lags, 95):.2f}",
                          f"{len(final.labels())} / {len(reference.labels())}", sawer])
     widths = [max(len(row[i]) for row in rows + [head]) for i in range(len(head))]

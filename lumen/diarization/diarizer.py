@@ -152,6 +152,19 @@ class SessionDiarizer:
             talk[name] = talk.get(name, 0.0) + b - a
         return max(talk, key=lambda n: talk[n]) if talk else None
 
+    def timeline(self) -> list[Turn]:
+        """Who spoke when: the labelled turns cut to the speech regions (no silence).
+
+        Worker side: call it when no update runs (after :meth:`finish`).
+        """
+        with self._lock:
+            turns = list(self._turns)
+        out: list[Turn] = []
+        for region in self._regions:
+            a, b = region.start / SAMPLE_RATE, region.end / SAMPLE_RATE
+            out += [(max(s, a), min(e, b), name) for s, e, name in turns if e > a and s < b]
+        return out
+
     @property
     def speakers(self) -> list[str]:
         """Names currently in use, sorted."""

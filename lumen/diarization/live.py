@@ -27,6 +27,7 @@ import numpy as np
 
 from lumen.asr.engine import Word
 from lumen.audio.vad import VadEvent
+from lumen.protocol import t
 from lumen.diarization.diarizer import Diarizer, SessionDiarizer
 from lumen.diarization.feed import SpeechFeed
 from lumen.diarization.tracker import LabelChange
@@ -110,6 +111,11 @@ class LiveSpeakers:
             groups[-1].append(word)
             current = speaker if speaker is not None else current
         return groups
+
+    def timeline(self) -> list[dict[str, object]]:
+        """Who spoke when, over the session's speech: ``[{start, end, speaker}]`` (after :meth:`finish`)."""
+        return [{"start": t(start), "end": t(end), "speaker": name}
+                for start, end, name in self._session.timeline()]
 
     def sent(self, segment_id: int, start: float, end: float, speaker: str | None) -> None:
         """Remember a final as sent, for later corrections."""
