@@ -179,12 +179,12 @@ def test_sigterm_mid_stream_flushes_finals_then_1001(tiny_model, testdata, tmp_p
     audio, rate = read_wav(testdata / "jfk.wav")
     data = wav_bytes(audio, rate)
 
-    async def scenario():
+    async def stream(signal_at: int | None):
         client = await LumenClient.connect(served.url, token, token_in_query=True)
         receiver = asyncio.ensure_future(collect(client))
         chunk = rate * 2 // 10  # 0.1 s
         for offset in range(0, len(data), chunk):
-            if offset == 40 * chunk:  # 4 s in: "And so my fellow Americans" has been sent
+            if offset == signal_at:
                 served.signal(signal.SIGTERM)
             try:
                 await client.send_audio(data[offset:offset + chunk])
@@ -193,17 +193,23 @@ def test_sigterm_mid_stream_flushes_finals_then_1001(tiny_model, testdata, tmp_p
             await asyncio.sleep(0.1)
         return await asyncio.wait_for(receiver, 120)
 
+    async def scenario():
+        # Two sessions at once (with 2 workers they may land on either);
+        # 4 s in, "And so my fellow Americans" has been sent on both.
+        return await asyncio.gather(stream(40 * rate * 2 // 10), stream(None))
+
     try:
-        events = asyncio.run(scenario())
+        sessions = asyncio.run(scenario())
         assert served.wait() == 0
     finally:
         served.stop()
-    assert "fellow americans" in final_text(events).lower(), "audio sent before SIGTERM got its finals"
-    assert [e.code for e in events if isinstance(e, ServerError)] == ["server_shutdown"]
-    ended = [e for e in events if isinstance(e, SessionEnded)]
-    assert len(ended) == 1 and ended[0].reason == "server_shutdown"
-    assert isinstance(events[-1], Closed) and events[-1].code == 1001
-    assert events.index(ended[0]) > max(events.index(f) for f in finals(events))
+    for events in sessions:
+        assert "fellow americans" in final_text(events).lower(), "audio sent before SIGTERM got its finals"
+        assert [e.code for e in events if isinstance(e, ServerError)] == ["server_shutdown"]
+        ended = [e for e in events if isinstance(e, SessionEnded)]
+        assert len(ended) == 1 and ended[0].reason == "server_shutdown"
+        assert isinstance(events[-1], Closed) and events[-1].code == 1001
+        assert events.index(ended[0]) > max(events.index(f) for f in finals(events))
 
     logs = served.json_logs()  # every line is JSON
     assert token not in served.stderr and token.split(".")[2] not in served.stderr
