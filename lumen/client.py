@@ -85,6 +85,8 @@ class Transcript:
     words: list[Word]
     language: str
     lag: float
+    terms: list[dict[str, Any]] | None = None
+    """Medical terms of a final (sessions with ``terms`` on): ``{text, start, end, category, code, name}``."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def parse_event(message: Mapping[str, Any]) -> Event | None:
         words = [Word(w["text"], w["start"], w["end"], w["confidence"]) for w in message["words"]]
         return Transcript(message["segment_id"], message["is_final"], message["text"],
                           message["start"], message["end"], message.get("speaker"), words,
-                          message["language"], message.get("lag", 0.0))
+                          message["language"], message.get("lag", 0.0), message.get("terms"))
     if kind == "speakers.updated":
         return SpeakersUpdated(message["segments"], message.get("turns"))
     if kind == "error":

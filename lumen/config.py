@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -90,6 +91,15 @@ class Settings:
     diarization: bool = _doc(
         "Label speakers (sessions may still opt out with `diarize=false`).", True)
     diarization_workers: int = _doc("Threads for speaker embedding and clustering.", 1)
+
+    # --- medical terms -------------------------------------------------------
+    terms: bool = _doc(
+        "Default of the session option `terms`: mark drug names and clinical "
+        "conditions (ICD-10-CM) on finals (docs/terms.md). The vocabulary is "
+        "prepared once into the cache (~10 s) and loaded on first use.", False)
+    terms_file: str | None = _doc(
+        "A list of your own terms, one `term[,category[,code]]` per line (`#` "
+        "comments), matched like the built-in ones and overriding them.", None)
 
     # --- browsers ------------------------------------------------------------
     allowed_origins: str = _doc(
@@ -222,5 +232,16 @@ def replace(settings: Settings, **changes: Any) -> Settings:
     return dataclasses.replace(settings, **changes)
 
 
-if __name__ == "__main__":
-    print(settings_markdown())
+def update_settings_doc(path: Path) -> None:
+    """Replace the settings table in a Markdown file (the first run of ``|`` lines) with the current one."""
+    lines = path.read_text().split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    path.write_text("\n".join(lines[:start] + settings_markdown().split("\n") + lines[end:]))
+
+
+if __name__ == "__main__":  # python -m lumen.config [--update docs/configuration.md]
+    if sys.argv[1:2] == ["--update"]:
+        update_settings_doc(Path(sys.argv[2]))
+    else:
+        print(settings_markdown())

@@ -58,6 +58,9 @@ class SessionOptions:
     """Fewest speakers to find (1-16; server default 1)."""
     max_speakers: int | None = None
     """Most speakers to find (1-16; server default 8)."""
+    terms: bool | None = None
+    """Mark drug names and clinical conditions on finals (``terms`` field);
+    unset: the server's ``terms`` setting."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,7 +110,7 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
         if not (language == "auto" or (2 <= len(language) <= 3 and language.isalpha())):
             raise BadRequestError(f"language must be an ISO 639-1 code or 'auto', got {query['language']!r}")
         values["language"] = language
-    for name in ("interim_results", "diarize"):
+    for name in ("interim_results", "diarize", "terms"):
         if name in query:
             values[name] = _parse_bool(name, query[name])
     for name in ("num_speakers", "min_speakers", "max_speakers"):
@@ -137,10 +140,12 @@ def session_started(session_id: str, user: str, model: str, config: Mapping[str,
 
 def transcript(session_id: str, segment_id: int, is_final: bool, text: str, start: float,
                end: float, speaker: str | None, words: list[dict[str, Any]], language: str,
-               lag: float) -> str:
+               lag: float, terms: list[dict[str, Any]] | None = None) -> str:
+    """``terms`` (finals of sessions with ``terms`` on) is left out when None."""
+    extra = {} if terms is None else {"terms": terms}
     return encode("transcript", session_id=session_id, segment_id=segment_id, is_final=is_final,
                   text=text, start=t(start), end=t(end), speaker=speaker, words=words,
-                  language=language, lag=t(lag))
+                  language=language, lag=t(lag), **extra)
 
 
 def speakers_updated(session_id: str, segments: list[dict[str, Any]],

@@ -49,6 +49,7 @@ from lumen.diarization import Diarizer, LabelChange
 from lumen.diarization.live import LiveSpeakers
 from lumen.errors import (AudioFormatError, BadRequestError, CapacityError, LumenError,
                           SessionPolicyError, UserLimitError)
+from lumen.terms import SharedVocabulary, TimedWord
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class SessionServices:
     model_name: str
     diarizer: Diarizer | None = None
     """None when the server runs without diarization."""
+    vocabulary: SharedVocabulary | None = None
+    """The medical term index, loaded on first use; None: no session may ask for terms."""
     keeps_transcripts: bool = False
     """Finals outlive the connection (a store keeps them), so a client that
     went away still has its audio transcribed; otherwise its session aborts."""
@@ -122,6 +125,10 @@ class Session:
             self._speakers = LiveSpeakers(services.diarizer,
                                           services.diarizer.session(**options.speaker_overrides()),
                                           on_changes=self._on_speaker_changes)
+        wants_terms = options.terms if options.terms is not None else self._settings.terms
+        self._vocabulary = services.vocabulary if wants_terms else None
+        if self._vocabulary is not None:
+            self._vocabulary.get()  # start loading now, not at the first final
         language = options.language
         self._recognizer = StreamingRecognizer(
             services.engine,
@@ -145,6 +152,7 @@ class Session:
         """Send ``session.started``: the first message of every session."""
         config = self.options.to_dict()
         config["diarize"] = self._speakers is not None
+        config["terms"] = self._vocabulary is not None
         self._send(protocol.session_started(self.id, self.principal.sub, self._services.model_name,
                                             config, self.principal.expires_at))
         log.info("session started", extra={"session_id": self.id, "user": self.principal.sub})
@@ -243,9 +251,13 @@ class Session:
             speaker = self._speakers.label(event.start, event.end)
             if event.is_final:
                 self._speakers.sent(event.segment_id, event.start, event.end, speaker)
+        terms = None
+        if event.is_final and self._vocabulary is not None:
+            index = await asyncio.wrap_future(self._vocabulary.get())
+            terms = index.find([TimedWord(w.text, w.start, w.end) for w in event.words])
         self._send(protocol.transcript(self.id, event.segment_id, event.is_final, event.text,
                                        event.start, event.end, speaker, words, event.language,
-                                       event.lag))
+                                       event.lag, terms))
 
     def _on_speaker_changes(self, changes: list[LabelChange]) -> None:
         assert self._speakers is not None

@@ -19,6 +19,7 @@ from lumen.server.context import ServerContext
 from lumen.server.http import WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler
 from lumen.server.ws import TranscribeHandler
 from lumen.session import SessionLimits, SessionServices
+from lumen.terms import SharedVocabulary
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("lumen.access")
@@ -58,8 +59,13 @@ def build_context(settings: Settings, engine: WhisperEngine | None = None,
                             arrival_horizon=2 * settings.max_lag + settings.max_segment)
     # The metered engine records each inference of this server only (tests share an engine).
     metered = cast(WhisperEngine, MeteredEngine(engine, metrics))
+    vocabulary = SharedVocabulary(settings.terms_file)
+    if settings.terms_file:
+        vocabulary.check()  # a bad list stops the server now, not a session later
+    if settings.terms:
+        vocabulary.get()  # most sessions will want it: load it now, in its thread
     services = SessionServices(settings=settings, engine=metered, model_name=model_name,
-                               diarizer=diarizer)
+                               diarizer=diarizer, vocabulary=vocabulary)
     return ServerContext(verifier=verifier, session_services=services, limits=limits, metrics=metrics)
 
 
