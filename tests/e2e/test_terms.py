@@ -37,7 +37,7 @@ def clinical_speech(tmp_path_factory) -> bytes:
 def test_finals_carry_drug_and_condition_terms(server, token, clinical_speech):
     client, events = asyncio.run(stream_session(server.url, token, clinical_speech, 44100,
                                                  {"terms": "true", "diarize": "false"}))
-    assert client.messages[0]["config"]["terms"] is True
+    assert client.started["config"]["terms"] is True
     segments = [f for f in finals(events) if f.text]
     assert segments and all(f.terms is not None for f in segments)
     terms = [t for f in segments for t in f.terms]
