@@ -16,9 +16,12 @@ from lumen.config import Settings
 from lumen.diarization import Diarizer
 from lumen.metrics import MeteredEngine, ServerMetrics
 from lumen.server.context import ServerContext
-from lumen.server.http import WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler
+from lumen.server.http import (WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler,
+                               TranscriptHandler)
 from lumen.server.ws import TranscribeHandler
 from lumen.session import SessionLimits, SessionServices
+from lumen.store.url import parse_database_url
+from lumen.store.worker import StoreWorker
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("lumen.access")
@@ -58,8 +61,10 @@ def build_context(settings: Settings, engine: WhisperEngine | None = None,
                             arrival_horizon=2 * settings.max_lag + settings.max_segment)
     # The metered engine records each inference of this server only (tests share an engine).
     metered = cast(WhisperEngine, MeteredEngine(engine, metrics))
+    location = parse_database_url(settings.database_url)
+    store = StoreWorker(location) if location is not None else None
     services = SessionServices(settings=settings, engine=metered, model_name=model_name,
-                               diarizer=diarizer)
+                               diarizer=diarizer, store=store)
     return ServerContext(verifier=verifier, session_services=services, limits=limits, metrics=metrics)
 
 
@@ -72,6 +77,7 @@ def make_app(context: ServerContext) -> Application:
             (r"/healthz", HealthHandler, route_args),
             (r"/readyz", ReadyHandler, route_args),
             (r"/metrics", MetricsHandler, route_args),
+            (r"/v1/sessions/([^/]+)/transcript", TranscriptHandler, route_args),
             (r"/()", DemoHandler, {"path": str(WEB_DIR), "default_filename": "index.html"}),
             (r"/web/(.+)", DemoHandler, {"path": str(WEB_DIR)}),
         ],

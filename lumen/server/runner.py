@@ -40,6 +40,7 @@ from lumen.auth import TokenVerifier
 from lumen.config import Settings
 from lumen.errors import ConfigError, SessionPolicyError
 from lumen.protocol import CLOSE_GOING_AWAY
+from lumen.store import parse_database_url, recover_sessions
 from lumen.tls import server_context
 
 if TYPE_CHECKING:
@@ -56,6 +57,9 @@ def serve(settings: Settings, dev_token: str | None = None) -> int:
            if settings.tls_certfile and settings.tls_keyfile else None)
     TokenVerifier(settings)  # the keys load, or ConfigError now rather than in every worker
     resolve_model(settings.model)
+    location = parse_database_url(settings.database_url)
+    if location is not None:  # before any worker: no session of this server is live yet
+        recover_sessions(location)
     try:
         sockets = bind_sockets(settings.port, settings.host)
     except OSError as exc:
@@ -113,6 +117,8 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     while context.sessions and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     context.session_services.engine.close()
+    if context.session_services.store is not None:
+        context.session_services.store.close()
     return 0
 
 
