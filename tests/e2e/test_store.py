@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 import time
 
 import pytest
@@ -51,6 +53,7 @@ def test_finals_are_stored_and_only_their_user_may_fetch_them(make_server, datab
     server = make_server(database_url=database_url)
     token = mint_token(SECRET, sub="alice")
     audio, rate = read_wav(testdata / "sample.wav")
+    audio = audio[: 18 * rate]  # both speakers have talked by then (sample.rttm)
     client, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2,
                                                 chunk_seconds=0.5))
     stored = fetch(server, client.session_id, token)
@@ -156,3 +159,21 @@ def test_resume_refusals(make_server, jfk):
     assert (off.status, off.code) == (400, "bad_request") and "database_url" in str(off)
     nothing = refusal(fetch_transcript(no_store.url, session_id, token))
     assert (nothing.status, nothing.code) == (404, "session_not_found")
+
+
+def test_store_failures_are_clear_and_never_cost_the_live_transcript(make_server, tmp_path, jfk, caplog):
+    audio, rate, reference = jfk
+    path = tmp_path / "broken.sqlite3"
+    server = make_server(database_url=f"sqlite:{path}", diarization=False)
+    token = mint_token(SECRET, sub="carol")
+    with sqlite3.connect(path) as db:  # finals can no longer be written; sessions can
+        db.execute("DROP TABLE lumen_segments")
+    with caplog.at_level(logging.ERROR, logger="lumen.store.recorder"):
+        client, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2))
+    assert wer(reference, final_text(events)) <= 0.10 and events[-2].reason == "client_end"
+    stored_errors = [r for r in caplog.records if "not stored" in r.getMessage()]
+    assert stored_errors and all(r.session_id == client.session_id for r in stored_errors)
+    with sqlite3.connect(path) as db:  # nor sessions: the handshake is refused up front
+        db.execute("DROP TABLE lumen_sessions")
+    refused = refusal(LumenClient.connect(server.url, token))
+    assert (refused.status, refused.code) == (503, "store_unavailable")
