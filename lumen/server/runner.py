@@ -40,7 +40,7 @@ from lumen.auth import TokenVerifier
 from lumen.config import Settings
 from lumen.errors import ConfigError, SessionPolicyError
 from lumen.protocol import CLOSE_GOING_AWAY
-from lumen.store import parse_database_url, recover_sessions
+from lumen.store import parse_database_url, recover_sessions, server_key
 from lumen.tls import server_context
 
 if TYPE_CHECKING:
@@ -57,13 +57,15 @@ def serve(settings: Settings, dev_token: str | None = None) -> int:
            if settings.tls_certfile and settings.tls_keyfile else None)
     TokenVerifier(settings)  # the keys load, or ConfigError now rather than in every worker
     resolve_model(settings.model)
-    location = parse_database_url(settings.database_url)
-    if location is not None:  # before any worker: no session of this server is live yet
-        recover_sessions(location)
     try:
         sockets = bind_sockets(settings.port, settings.host)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    location = parse_database_url(settings.database_url)
+    if location is not None:
+        # Once the port is ours (no other server of this address is live) and before any
+        # worker: sessions still active in the store were cut off by a server that died.
+        recover_sessions(location, server_key(settings.port))
     _announce(settings, tls is not None, dev_token)
     if settings.workers == 1:
         return _worker(settings, sockets, tls)

@@ -100,10 +100,12 @@ class TranscribeHandler(WebSocketHandler):
             return
         if resume is not None:
             self.recorder = await SessionRecorder.resume(services.store, resume, self.principal.sub,
-                                                         services.settings.resume_grace)
+                                                         services.settings.resume_grace,
+                                                         services.settings.port)
         else:
             self.recorder = await SessionRecorder.begin(services.store, self.principal.sub,
-                                                        services.model_name, self.options.to_dict())
+                                                        services.model_name, self.options.to_dict(),
+                                                        services.settings.port)
 
     def _refuse(self, exc: LumenError) -> None:
         self.context.metrics.refused(exc.code)

@@ -13,7 +13,7 @@ import logging
 import time
 
 from lumen.store.base import (RESUMABLE_REASONS, ResumePoint, SessionRecord, StoredFinal,
-                              TranscriptStore)
+                              TranscriptStore, server_key)
 from lumen.store.url import StoreLocation, data_dir, parse_database_url
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,12 @@ def open_store(location: StoreLocation) -> TranscriptStore:
     return SqliteStore(location.target)
 
 
-def recover_sessions(location: StoreLocation) -> int:
-    """Before a server starts: end the sessions a dead server left active, so they can be resumed."""
+def recover_sessions(location: StoreLocation, server: str) -> int:
+    """Before ``server`` (:func:`server_key`) serves: end the sessions it left active when it
+    died, so they can be resumed."""
     store = open_store(location)
     try:
-        lost = store.recover(time.time())
+        lost = store.recover(time.time(), server)
     finally:
         store.close()
     if lost:
@@ -46,4 +47,4 @@ def recover_sessions(location: StoreLocation) -> int:
 
 __all__ = ["RESUMABLE_REASONS", "ResumePoint", "SessionRecord", "StoreLocation", "StoredFinal",
            "TranscriptStore", "data_dir", "open_store", "parse_database_url",
-           "recover_sessions"]
+           "recover_sessions", "server_key"]

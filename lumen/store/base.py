@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping
@@ -55,8 +56,9 @@ SCHEMA = (
         audio_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
         status TEXT NOT NULL,
         end_reason TEXT,
-        connections INTEGER NOT NULL DEFAULT 1)""",
-    "CREATE INDEX IF NOT EXISTS lumen_sessions_status ON lumen_sessions (status)",
+        connections INTEGER NOT NULL DEFAULT 1,
+        server TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX IF NOT EXISTS lumen_sessions_status ON lumen_sessions (status, server)",
     """CREATE TABLE IF NOT EXISTS lumen_segments (
         session_id TEXT NOT NULL REFERENCES lumen_sessions (id) ON DELETE CASCADE,
         segment_id INTEGER NOT NULL,
@@ -69,7 +71,13 @@ SCHEMA = (
 )
 
 _SESSION_COLUMNS = ("id, user_sub, model, options, created_at, ended_at, audio_seconds, status, "
-                    "end_reason, connections")
+                    "end_reason, connections, server")
+
+
+def server_key(port: int) -> str:
+    """Names the ``lumen serve`` that runs a session: ``host:port``.  A server that could bind
+    that address is the only one live there, so it may end what a dead predecessor left."""
+    return f"{socket.gethostname()}:{port}"
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,8 @@ class SessionRecord:
     """``session.ended``'s ``reason`` of the last connection, or ``server_lost``."""
     connections: int = 1
     """Connections so far: 1 + the resumes."""
+    server: str = ""
+    """:func:`server_key` of the server running (or that last ran) its connection."""
 
     def resumable_until(self, grace: float) -> float | None:
         """Unix seconds until which a resume is accepted, or ``None`` if it is not resumable."""
@@ -177,10 +187,10 @@ class TranscriptStore:
     def create_session(self, record: SessionRecord) -> None:
         with self._transaction() as cursor:
             self._execute(cursor, f"INSERT INTO lumen_sessions ({_SESSION_COLUMNS}) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           record.session_id, record.user, record.model, json.dumps(record.options),
                           record.created_at, record.ended_at, record.audio_seconds, record.status,
-                          record.end_reason, record.connections)
+                          record.end_reason, record.connections, record.server)
 
     def add_final(self, session_id: str, final: StoredFinal) -> None:
         """Store a final and move the session's covered audio to its end, in one commit."""
@@ -206,19 +216,21 @@ class TranscriptStore:
                           "audio_seconds = ? WHERE id = ?",
                           ENDED, ended_at, reason, audio_seconds, session_id)
 
-    def recover(self, now: float) -> int:
-        """End sessions left active by a server that died (``server_lost``); how many.
+    def recover(self, now: float, server: str) -> int:
+        """End the sessions ``server`` left active when it died (``server_lost``); how many.
 
-        Only safe while no server uses the database (``lumen serve`` calls it
-        before its workers start).
+        ``lumen serve`` calls it once it holds its address and before its
+        workers start, so none of them is live; other servers' are untouched.
         """
         with self._transaction() as cursor:
             self._execute(cursor, "UPDATE lumen_sessions SET status = ?, ended_at = ?, end_reason = ? "
-                          "WHERE status = ?", ENDED, now, SERVER_LOST, ACTIVE)
+                          "WHERE status = ? AND server = ?", ENDED, now, SERVER_LOST, ACTIVE, server)
             return int(cursor.rowcount)
 
-    def claim_resume(self, session_id: str, user: str, now: float, grace: float) -> ResumePoint:
-        """Make an ended session of ``user`` active again, or raise why it cannot be resumed.
+    def claim_resume(self, session_id: str, user: str, now: float, grace: float,
+                     server: str) -> ResumePoint:
+        """Make an ended session of ``user`` active again on ``server``, or raise why it cannot be
+        resumed.
 
         The claim is one conditional UPDATE, so of two racing resumes (even in
         two server processes) exactly one wins; the other sees ``session_active``.
@@ -238,8 +250,8 @@ class TranscriptStore:
         with self._transaction() as cursor:
             claimed = self._execute(
                 cursor, "UPDATE lumen_sessions SET status = ?, ended_at = NULL, end_reason = NULL, "
-                "connections = connections + 1 WHERE id = ? AND status = ?",
-                ACTIVE, session_id, ENDED).rowcount
+                "connections = connections + 1, server = ? WHERE id = ? AND status = ?",
+                ACTIVE, server, session_id, ENDED).rowcount
             if claimed != 1:
                 raise SessionActiveError(f"session {session_id} was just resumed by another connection")
             next_id, segments = self._execute(
@@ -257,9 +269,9 @@ class TranscriptStore:
         if row is None:
             return None
         (sid, user, model, options, created_at, ended_at, audio_seconds, status, end_reason,
-         connections) = row
+         connections, server) = row
         return SessionRecord(sid, user, model, json.loads(options), created_at, ended_at,
-                             audio_seconds, status, end_reason, connections)
+                             audio_seconds, status, end_reason, connections, server)
 
     def finals(self, session_id: str) -> list[dict[str, Any]]:
         """The session's finals in order, as sent, with corrected speakers."""

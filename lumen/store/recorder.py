@@ -19,7 +19,7 @@ import uuid
 from typing import Any
 
 from lumen.errors import StoreError
-from lumen.store.base import ResumePoint, SessionRecord, StoredFinal
+from lumen.store.base import ResumePoint, SessionRecord, StoredFinal, server_key
 from lumen.store.worker import StoreWorker
 
 log = logging.getLogger(__name__)
@@ -35,18 +35,21 @@ class SessionRecorder:
         """Where this connection continues a stored session; ``None`` for a new session."""
 
     @classmethod
-    async def begin(cls, worker: StoreWorker, user: str, model: str,
-                    options: dict[str, Any]) -> "SessionRecorder":
-        """Store a new, active session (a fresh id) or raise :class:`StoreError`."""
-        record = SessionRecord(uuid.uuid4().hex, user, model, options, created_at=time.time())
+    async def begin(cls, worker: StoreWorker, user: str, model: str, options: dict[str, Any],
+                    port: int) -> "SessionRecorder":
+        """Store a new session, active on the server at ``port``, or raise :class:`StoreError`."""
+        record = SessionRecord(uuid.uuid4().hex, user, model, options, created_at=time.time(),
+                               server=server_key(port))
         await worker.call(lambda store: store.create_session(record))
         return cls(worker, record.session_id, None)
 
     @classmethod
-    async def resume(cls, worker: StoreWorker, session_id: str, user: str,
-                     grace: float) -> "SessionRecorder":
-        """Claim ``user``'s ended session ``session_id`` or raise why not (404/409/410, StoreError)."""
-        point = await worker.call(lambda store: store.claim_resume(session_id, user, time.time(), grace))
+    async def resume(cls, worker: StoreWorker, session_id: str, user: str, grace: float,
+                     port: int) -> "SessionRecorder":
+        """Claim ``user``'s ended session ``session_id`` for the server at ``port``, or raise why
+        not (404/409/410, StoreError)."""
+        point = await worker.call(lambda store: store.claim_resume(
+            session_id, user, time.time(), grace, server_key(port)))
         log.info("session resumed (connection %d, audio from %.3f s, segments from %d)",
                  point.connection, point.audio_offset, point.next_segment_id,
                  extra={"session_id": session_id, "user": user})

@@ -4,8 +4,9 @@ A real ``lumen serve`` subprocess gets sample.wav at real-time pace and is
 SIGKILLed the moment the client receives its first final (the next one is
 seconds of speech away).  The store must then hold exactly the finals the
 client received: each is committed before it is sent, so none is missing,
-and nothing else claims to be final.  A restarted server marks the session
-``server_lost`` and lets its user resume it where its finals stopped.
+and nothing else claims to be final.  A server restarted on the same address
+marks the session ``server_lost`` and lets its user resume it where its
+finals stopped.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def test_sigkill_between_finals_loses_nothing_and_resumes(tiny_model, tmp_path, 
     assert stored_session.status == "active", "the killed server never ended it"
     assert stored_session.audio_seconds == received[-1]["end"]
 
-    restarted = ServeProcess(tiny_model, tmp_path, "--database-url", database_url).start()
+    # The same address: the server that binds it ends what its dead predecessor left active.
+    restarted = ServeProcess(tiny_model, tmp_path, "--database-url", database_url, port=server.port).start()
     try:
         transcript = asyncio.run(fetch_transcript(restarted.url, client.session_id, token))
         assert (transcript["status"], transcript["end_reason"]) == ("ended", "server_lost")

@@ -33,8 +33,9 @@ def store(database_url):
     store.close()
 
 
-def new_session(store, user: str = "alice", session_id: str = SID) -> None:
-    store.create_session(SessionRecord(session_id, user, "tiny.en", {"diarize": True}, time.time()))
+def new_session(store, user: str = "alice", session_id: str = SID, server: str = "host:1") -> None:
+    store.create_session(SessionRecord(session_id, user, "tiny.en", {"diarize": True}, time.time(),
+                                       server=server))
 
 
 def test_finals_are_stored_as_sent_with_corrected_speakers(store, database_url):
@@ -78,20 +79,21 @@ def test_resume_claims_an_ended_session_once(store):
     store.add_final(SID, final(1, 2.1, 2.4, "", speaker=None))
     store.add_final(SID, final(2, 3.0, 5.0, "third"))
     with pytest.raises(SessionActiveError):
-        store.claim_resume(SID, "alice", time.time(), 300)
+        store.claim_resume(SID, "alice", time.time(), 300, "host:2")
     store.end_session(SID, time.time(), "client_closed", 5.5)
     with pytest.raises(SessionNotFoundError):
-        store.claim_resume(SID, "mallory", time.time(), 300)
+        store.claim_resume(SID, "mallory", time.time(), 300, "host:2")
     with pytest.raises(SessionNotFoundError):
-        store.claim_resume("f" * 32, "alice", time.time(), 300)
+        store.claim_resume("f" * 32, "alice", time.time(), 300, "host:2")
     with pytest.raises(ResumeExpiredError):
-        store.claim_resume(SID, "alice", time.time() + 301, 300)
-    point = store.claim_resume(SID, "alice", time.time(), 300)
+        store.claim_resume(SID, "alice", time.time() + 301, 300, "host:2")
+    point = store.claim_resume(SID, "alice", time.time(), 300, "host:2")
     assert (point.audio_offset, point.next_segment_id, point.segments, point.connection) == (5.5, 3, 2, 2)
     record = store.get_session(SID)
-    assert (record.status, record.ended_at, record.end_reason, record.connections) == ("active", None, None, 2)
+    assert (record.status, record.ended_at, record.end_reason, record.connections, record.server) == (
+        "active", None, None, 2, "host:2"), "the resuming server now runs it"
     with pytest.raises(SessionActiveError):
-        store.claim_resume(SID, "alice", time.time(), 300)
+        store.claim_resume(SID, "alice", time.time(), 300, "host:2")
 
 
 @pytest.mark.parametrize("reason", ["client_end", "session_too_long", "invalid_audio", "internal_error"])
@@ -99,7 +101,7 @@ def test_sessions_ended_for_good_are_not_resumable(store, reason):
     new_session(store)
     store.end_session(SID, time.time(), reason, 1.0)
     with pytest.raises(SessionGoneError) as caught:
-        store.claim_resume(SID, "alice", time.time(), 300)
+        store.claim_resume(SID, "alice", time.time(), 300, "host:2")
     assert caught.value.status == 410 and caught.value.code == "session_finished"
     assert reason in str(caught.value)
 
@@ -107,13 +109,15 @@ def test_sessions_ended_for_good_are_not_resumable(store, reason):
 def test_recover_ends_what_a_dead_server_left_active(store):
     new_session(store)
     new_session(store, session_id="e" * 32)
+    new_session(store, session_id="d" * 32, server="host:3")
     store.end_session("e" * 32, time.time(), "client_end", 2.0)
     store.add_final(SID, final(0, 0.5, 3.25, "cut off"))
-    assert store.recover(time.time()) == 1
+    assert store.recover(time.time(), "host:1") == 1
     record = store.get_session(SID)
     assert (record.status, record.end_reason, record.audio_seconds) == ("ended", "server_lost", 3.25)
     assert store.get_session("e" * 32).end_reason == "client_end", "ended sessions are untouched"
-    point = store.claim_resume(SID, "alice", time.time(), 300)
+    assert store.get_session("d" * 32).status == "active", "another live server's sessions too"
+    point = store.claim_resume(SID, "alice", time.time(), 300, "host:2")
     assert (point.audio_offset, point.next_segment_id) == (3.25, 1)
 
 
