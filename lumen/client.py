@@ -34,6 +34,10 @@ same time — results stream back while audio is still being sent::
 * :meth:`LumenClient.events` yields :class:`Transcript`, :class:`SpeakersUpdated`,
   :class:`ServerError`, :class:`SessionEnded`, and always ends with
   :class:`Closed`.
+* A connection that was lost can be continued within the server's
+  ``resume_grace``: ``connect(url, token, {"resume": session_id})``
+  (``started["resumed_from"]`` says where), and :func:`fetch_transcript`
+  returns a session's stored finals (docs/store.md).
 """
 
 from __future__ import annotations
@@ -45,9 +49,9 @@ import time
 import wave
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from lumen.errors import LumenError
@@ -249,3 +253,22 @@ def wav_bytes_per_second(data: bytes) -> float:
     """Bytes per second of audio of a PCM WAV file (for pacing)."""
     with wave.open(io.BytesIO(data)) as wav:
         return wav.getframerate() * wav.getnchannels() * wav.getsampwidth()
+
+
+async def fetch_transcript(url: str, session_id: str, token: str, *, cafile: str | None = None,
+                           timeout: float = 30.0) -> dict[str, Any]:
+    """The stored transcript of ``session_id`` (``GET /v1/sessions/{id}/transcript``) from the
+    server whose WebSocket ``url`` is given; :class:`ClientError` (``status``, ``code``) if refused."""
+    parts = urlsplit(url)
+    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
+    target = urlunsplit((scheme, parts.netloc, f"/v1/sessions/{session_id}/transcript", "", ""))
+    tls = client_context(cafile) if scheme == "https" else None
+    request = HTTPRequest(target, headers={"Authorization": f"Bearer {token}"},
+                          connect_timeout=timeout, request_timeout=timeout, ssl_options=tls)
+    try:
+        response = await AsyncHTTPClient().fetch(request)
+    except HTTPClientError as exc:
+        raise _refusal(exc) from None
+    except OSError as exc:
+        raise ClientError(f"cannot connect to {target}: {exc}") from None
+    return json.loads(response.body)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lumen.errors import ConfigError
+from lumen.store.url import parse_database_url
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,16 @@ class Settings:
         "connection is dropped (`client_too_slow`), so a stalled client cannot make "
         "the server's memory grow.", 1024 * 1024)
 
+    # --- transcript store ----------------------------------------------------
+    database_url: str | None = _doc(
+        "Where every session's finals are stored (see docs/store.md): unset means the "
+        "SQLite file `lumen.sqlite3` in `$LUMEN_DATA_DIR` or the user data dir "
+        "(`~/.local/share/lumen` on Linux); `sqlite:PATH`; `postgresql://user:pass@host/db`; "
+        "`none` turns the store off (no transcript fetch, no resume).", None)
+    resume_grace: float = _doc(
+        "Seconds after a lost connection during which `?resume=SESSION_ID` continues the "
+        "session (0: never).", 300.0)
+
     def __post_init__(self) -> None:
         self.validate()
 
@@ -156,6 +167,9 @@ class Settings:
                      "max_session_seconds", "max_lag"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.resume_grace < 0:
+            raise ConfigError(f"resume_grace must not be negative, got {self.resume_grace}")
+        parse_database_url(self.database_url)
         if self.max_segment > 28.0:
             raise ConfigError("max_segment must be at most 28 s (whisper's window is 30 s)")
 

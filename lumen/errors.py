@@ -118,3 +118,41 @@ class RingOverflowError(LumenError):
 
     code = "overloaded"
     close_code = 1013
+
+
+class StoreError(LumenError):
+    """The transcript store cannot be opened, read or written (HTTP 503 at a handshake)."""
+
+    status = 503
+    code = "store_unavailable"
+    close_code = 1011
+
+
+class SessionNotFoundError(LumenError):
+    """No stored session has this id for this user (another user's session looks the same)."""
+
+    status = 404
+    code = "session_not_found"
+    close_code = 1008
+
+
+class SessionActiveError(LumenError):
+    """A resume named a session that is still running (its audio may still be finishing)."""
+
+    status = 409
+    code = "session_active"
+    close_code = 1008
+
+
+class SessionGoneError(LumenError):
+    """A resume named a session that ended for good (``end``, or an end that is not resumable)."""
+
+    status = 410
+    code = "session_finished"
+    close_code = 1008
+
+
+class ResumeExpiredError(SessionGoneError):
+    """A resume came after the session's ``resume_grace`` had passed."""
+
+    code = "resume_expired"

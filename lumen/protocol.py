@@ -7,6 +7,7 @@ audio since the session started, rounded to milliseconds.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable, Mapping
 
@@ -26,6 +27,10 @@ MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 192000
 MAX_CHANNELS = 32
 MAX_SPEAKERS = 16
+
+#: Query parameter that continues a stored session instead of starting one (docs/store.md).
+RESUME_OPTION = "resume"
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 #: Client → server text message types.
 CLIENT_TYPES = ("finalize", "end", "keepalive")
@@ -122,6 +127,14 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
     return SessionOptions(**values)
 
 
+def parse_resume(query: Mapping[str, str]) -> str | None:
+    """The session id of ``?resume=``, if given, or :class:`BadRequestError` if it is no session id."""
+    session_id = query.get(RESUME_OPTION)
+    if session_id is not None and not _SESSION_ID.fullmatch(session_id):
+        raise BadRequestError(f"{RESUME_OPTION} must be a session_id (32 hex digits), got {session_id[:64]!r}")
+    return session_id
+
+
 def t(seconds: float) -> float:
     """A time as it goes on the wire: seconds, 3 decimals."""
     return round(float(seconds), 3)
@@ -133,9 +146,11 @@ def encode(message_type: str, **body: Any) -> str:
 
 
 def session_started(session_id: str, user: str, model: str, config: Mapping[str, Any],
-                    expires_at: float) -> str:
+                    expires_at: float, resumed_from: Mapping[str, Any] | None = None) -> str:
+    """``resumed_from`` only on a resumed session: where its audio and segment ids continue."""
+    extra = {} if resumed_from is None else {"resumed_from": dict(resumed_from)}
     return encode("session.started", session_id=session_id, user=user, model=model,
-                  config=dict(config), expires_at=int(expires_at))
+                  config=dict(config), expires_at=int(expires_at), **extra)
 
 
 def transcript(session_id: str, segment_id: int, is_final: bool, text: str, start: float,

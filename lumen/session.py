@@ -16,7 +16,7 @@ recognised, its finals are sent, then ``error`` (for abnormal ends),
 
 A client that goes away (or is cut off for not reading) can no longer
 receive anything.  Its finals are still made when something outlives the
-connection to keep them (``SessionServices.keeps_transcripts``);
+connection to keep them (the session has a transcript store's recorder);
 otherwise the session is *aborted*: inference in flight stops at whisper's
 next abort check and queued work is dropped, so a vanished client costs
 no further CPU.
@@ -49,6 +49,8 @@ from lumen.diarization import Diarizer, LabelChange
 from lumen.diarization.live import LiveSpeakers
 from lumen.errors import (AudioFormatError, BadRequestError, CapacityError, LumenError,
                           SessionPolicyError, UserLimitError)
+from lumen.store.recorder import SessionRecorder
+from lumen.store.worker import StoreWorker
 from lumen.terms import SharedVocabulary, TimedWord
 
 log = logging.getLogger(__name__)
@@ -93,9 +95,8 @@ class SessionServices:
     """None when the server runs without diarization."""
     vocabulary: SharedVocabulary | None = None
     """The medical term index, loaded on first use; None: no session may ask for terms."""
-    keeps_transcripts: bool = False
-    """Finals outlive the connection (a store keeps them), so a client that
-    went away still has its audio transcribed; otherwise its session aborts."""
+    store: StoreWorker | None = None
+    """The transcript store; None when ``database_url`` is ``none``."""
 
 
 class Session:
@@ -103,8 +104,15 @@ class Session:
 
     def __init__(self, services: SessionServices, principal: Principal,
                  options: protocol.SessionOptions, send: Callable[[str], None],
-                 close: Callable[[int, str], None]) -> None:
-        self.id = uuid.uuid4().hex
+                 close: Callable[[int, str], None], recorder: SessionRecorder | None = None) -> None:
+        # With a store, the recorder holds the id (a new one, or the resumed session's).
+        self.id = recorder.session_id if recorder is not None else uuid.uuid4().hex
+        self._recorder = recorder
+        resume = recorder.resume_point if recorder is not None else None
+        # A resumed session's times and segment ids continue from where it stopped.
+        self._time_offset = resume.audio_offset if resume is not None else 0.0
+        self._segment_base = resume.next_segment_id if resume is not None else 0
+        self._segments_before = resume.segments if resume is not None else 0
         self.principal = principal
         self.options = options
         self._services = services
@@ -153,8 +161,12 @@ class Session:
         config = self.options.to_dict()
         config["diarize"] = self._speakers is not None
         config["terms"] = self._vocabulary is not None
+        resume = self._recorder.resume_point if self._recorder is not None else None
+        resumed_from = None if resume is None else {
+            "audio_offset": protocol.t(resume.audio_offset), "next_segment_id": resume.next_segment_id,
+            "segments": resume.segments, "connection": resume.connection}
         self._send(protocol.session_started(self.id, self.principal.sub, self._services.model_name,
-                                            config, self.principal.expires_at))
+                                            config, self.principal.expires_at, resumed_from))
         log.info("session started", extra={"session_id": self.id, "user": self.principal.sub})
 
     def _arm_timers(self) -> None:
@@ -224,7 +236,7 @@ class Session:
     def on_connection_closed(self, reason: str = "client_closed") -> None:
         """The client went away or was cut off: finish or abort (see the module docstring)."""
         self._connected = False
-        self.end(None, reason=reason, abort=not self._services.keeps_transcripts)
+        self.end(None, reason=reason, abort=self._recorder is None)
 
     # -- the pipeline ---------------------------------------------------------
     def _push(self, pcm: np.ndarray) -> None:
@@ -244,25 +256,34 @@ class Session:
                 self._speakers.feed(audio, events)
 
     async def _on_transcript(self, event: TranscriptEvent) -> None:
-        words = [{"text": w.text.strip(), "start": protocol.t(w.start), "end": protocol.t(w.end),
-                  "confidence": round(w.probability, 3)} for w in event.words]
+        offset = self._time_offset
+        segment_id = self._segment_base + event.segment_id
+        words = [{"text": w.text.strip(), "start": protocol.t(offset + w.start),
+                  "end": protocol.t(offset + w.end), "confidence": round(w.probability, 3)}
+                 for w in event.words]
         speaker = None
         if self._speakers is not None and event.words:
             speaker = self._speakers.label(event.start, event.end)
-            if event.is_final:
-                self._speakers.sent(event.segment_id, event.start, event.end, speaker)
         terms = None
         if event.is_final and self._vocabulary is not None:
             index = await asyncio.wrap_future(self._vocabulary.get())
-            terms = index.find([TimedWord(w.text, w.start, w.end) for w in event.words])
-        self._send(protocol.transcript(self.id, event.segment_id, event.is_final, event.text,
-                                       event.start, event.end, speaker, words, event.language,
-                                       event.lag, terms))
+            terms = index.find([TimedWord(w.text, offset + w.start, offset + w.end) for w in event.words])
+        message = protocol.transcript(self.id, segment_id, event.is_final, event.text,
+                                      offset + event.start, offset + event.end, speaker, words,
+                                      event.language, event.lag, terms)
+        if event.is_final:
+            if self._recorder is not None:
+                await self._recorder.final(message)  # durable before the client sees it
+            if self._speakers is not None and event.words:
+                self._speakers.sent(segment_id, event.start, event.end, speaker)
+        self._send(message)
 
     def _on_speaker_changes(self, changes: list[LabelChange]) -> None:
         assert self._speakers is not None
         updated = self._speakers.corrections(changes)
         if updated:
+            if self._recorder is not None:
+                self._recorder.speakers(updated)
             self._send(protocol.speakers_updated(self.id, updated))
 
     def _on_recognizer_failure(self, exc: BaseException) -> None:
@@ -317,9 +338,14 @@ class Session:
                                                      self._speakers.timeline()))
             except Exception:  # labels are a bonus: never lose the session's end over them
                 log.exception("final diarization failed", extra={"session_id": self.id})
+        # A resumed session's totals count all its connections.
+        audio_seconds = self._time_offset + self.audio_seconds
+        if self._recorder is not None:
+            await self._recorder.end(reason, audio_seconds)
         if error is not None:
             self._send(protocol.error(error.code, str(error)))
-        self._send(protocol.session_ended(self.id, self.audio_seconds, self._recognizer.segments, reason))
+        self._send(protocol.session_ended(self.id, audio_seconds,
+                                          self._segments_before + self._recognizer.segments, reason))
         code = error.close_code if error is not None else protocol.CLOSE_NORMAL
         if self._connected:
             self._close_raw(code, reason)

@@ -16,9 +16,12 @@ from lumen.config import Settings
 from lumen.diarization import Diarizer
 from lumen.metrics import MeteredEngine, ServerMetrics
 from lumen.server.context import ServerContext
-from lumen.server.http import WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler
+from lumen.server.http import (WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler,
+                               TranscriptHandler)
 from lumen.server.ws import TranscribeHandler
 from lumen.session import SessionLimits, SessionServices
+from lumen.store.url import parse_database_url
+from lumen.store.worker import StoreWorker
 from lumen.terms import SharedVocabulary
 
 log = logging.getLogger(__name__)
@@ -64,8 +67,10 @@ def build_context(settings: Settings, engine: WhisperEngine | None = None,
         vocabulary.check()  # a bad list stops the server now, not a session later
     if settings.terms:
         vocabulary.get()  # most sessions will want it: load it now, in its thread
+    location = parse_database_url(settings.database_url)
+    store = StoreWorker(location) if location is not None else None
     services = SessionServices(settings=settings, engine=metered, model_name=model_name,
-                               diarizer=diarizer, vocabulary=vocabulary)
+                               diarizer=diarizer, vocabulary=vocabulary, store=store)
     return ServerContext(verifier=verifier, session_services=services, limits=limits, metrics=metrics)
 
 
@@ -78,6 +83,7 @@ def make_app(context: ServerContext) -> Application:
             (r"/healthz", HealthHandler, route_args),
             (r"/readyz", ReadyHandler, route_args),
             (r"/metrics", MetricsHandler, route_args),
+            (r"/v1/sessions/([^/]+)/transcript", TranscriptHandler, route_args),
             (r"/()", DemoHandler, {"path": str(WEB_DIR), "default_filename": "index.html"}),
             (r"/web/(.+)", DemoHandler, {"path": str(WEB_DIR)}),
         ],

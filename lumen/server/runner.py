@@ -40,6 +40,7 @@ from lumen.auth import TokenVerifier
 from lumen.config import Settings
 from lumen.errors import ConfigError, SessionPolicyError
 from lumen.protocol import CLOSE_GOING_AWAY
+from lumen.store import parse_database_url, recover_sessions, server_key
 from lumen.tls import server_context
 
 if TYPE_CHECKING:
@@ -60,6 +61,11 @@ def serve(settings: Settings, dev_token: str | None = None) -> int:
         sockets = bind_sockets(settings.port, settings.host)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    location = parse_database_url(settings.database_url)
+    if location is not None:
+        # Once the port is ours (no other server of this address is live) and before any
+        # worker: sessions still active in the store were cut off by a server that died.
+        recover_sessions(location, server_key(settings.port))
     _announce(settings, tls is not None, dev_token)
     if settings.workers == 1:
         return _worker(settings, sockets, tls)
@@ -113,6 +119,8 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     while context.sessions and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     context.session_services.engine.close()
+    if context.session_services.store is not None:
+        context.session_services.store.close()
     return 0
 
 

@@ -3,12 +3,13 @@
 Authentication, query parsing and the session caps are checked in
 ``prepare()``, before Tornado upgrades the connection, so a refused client
 gets a plain HTTP answer (400/401/403/429/503) and no session ever exists for
-it.  After the upgrade every frame goes to the :class:`~lumen.session.Session`.
+it.  Last, the session is written to the transcript store, or a stored one
+claimed for ``?resume=`` (404/409/410 when it cannot be).  After the upgrade
+every frame goes to the :class:`~lumen.session.Session`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from asyncio import Future
 from typing import Any
@@ -18,14 +19,13 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lumen import protocol
 from lumen.auth import Principal
-from lumen.errors import AuthError, CapacityError, LumenError, OriginNotAllowedError
+from lumen.errors import BadRequestError, LumenError, OriginNotAllowedError
 from lumen.server.context import ServerContext
+from lumen.server.refusals import write_refusal
 from lumen.session import Session
+from lumen.store.recorder import SessionRecorder
 
 log = logging.getLogger(__name__)
-
-#: Seconds a 429/503 client is told to wait before retrying.
-RETRY_AFTER_SECONDS = 5
 
 
 def bearer_token(authorization: str | None, query_token: str | None) -> str | None:
@@ -46,6 +46,7 @@ class TranscribeHandler(WebSocketHandler):
         self.session: Session | None = None
         self.principal: Principal | None = None
         self.options: protocol.SessionOptions | None = None
+        self.recorder: SessionRecorder | None = None
         self._slot_held = False
         self._unsent = 0  # bytes handed to Tornado that the client has not taken yet
 
@@ -72,38 +73,46 @@ class TranscribeHandler(WebSocketHandler):
             return  # same origin: the demo page served by this server
         raise OriginNotAllowedError(f"origin {origin!r} may not open sessions on this server")
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         try:
             self._check_origin()
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
             token = bearer_token(self.request.headers.get("Authorization"), query.get("token"))
             self.principal = self.context.verifier.verify(token)
-            self.options = protocol.parse_session_options(query)
+            self.options = protocol.parse_session_options(query, ignore=("token", protocol.RESUME_OPTION))
+            resume = protocol.parse_resume(query)
             services = self.context.session_services
             services.engine.resolve_language(self.options.language)
             if services.diarizer is not None:
                 services.diarizer.check_overrides(self.options.speaker_overrides())
             self.context.limits.acquire(self.principal.sub)
             self._slot_held = True
+            await self._record(resume)
         except LumenError as exc:
             self._refuse(exc)
 
+    async def _record(self, resume: str | None) -> None:
+        """Store the new session, or claim the stored one ``resume`` names."""
+        assert self.principal is not None and self.options is not None
+        services = self.context.session_services
+        if services.store is None:
+            if resume is not None:
+                raise BadRequestError("this server keeps no transcripts (database_url is none), "
+                                      "so sessions cannot be resumed")
+            return
+        if resume is not None:
+            self.recorder = await SessionRecorder.resume(services.store, resume, self.principal.sub,
+                                                         services.settings.resume_grace,
+                                                         services.settings.port)
+        else:
+            self.recorder = await SessionRecorder.begin(services.store, self.principal.sub,
+                                                        services.model_name, self.options.to_dict(),
+                                                        services.settings.port)
+
     def _refuse(self, exc: LumenError) -> None:
-        status = getattr(exc, "status", 500)
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        if isinstance(exc, AuthError) and status == 401:
-            challenge = 'Bearer realm="lumen"'
-            if exc.code != "missing_token":
-                challenge += ', error="invalid_token"'
-            self.set_header("WWW-Authenticate", challenge)
-        elif isinstance(exc, AuthError):
-            self.set_header("WWW-Authenticate", 'Bearer realm="lumen", error="insufficient_scope"')
-        if isinstance(exc, CapacityError):
-            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.context.metrics.refused(exc.code)
         log.info("handshake refused: %s (%s)", exc.code, exc)
-        self.finish(json.dumps({"error": exc.code, "message": str(exc)}))
+        write_refusal(self, exc)
 
     def get_compression_options(self) -> None:
         return None  # audio does not compress; per-message deflate only costs CPU
@@ -113,7 +122,7 @@ class TranscribeHandler(WebSocketHandler):
         assert self.principal is not None and self.options is not None
         self.meter = self.context.metrics.session()
         self.session = Session(self.context.session_services, self.principal, self.options,
-                               send=self._send, close=self._close)
+                               send=self._send, close=self._close, recorder=self.recorder)
         self.context.sessions.add(self.session)
         self.session.start()
 
@@ -136,6 +145,8 @@ class TranscribeHandler(WebSocketHandler):
         # that failed after prepare() reserved a slot still holds one here.
         if self.get_status() != 101 and self._slot_held:
             self._release(None)
+            if self.recorder is not None:  # stored, then the upgrade failed (the client left)
+                self.recorder.abandon()
 
     def _release(self, session: Session | None) -> None:
         if self._slot_held and self.principal is not None:

@@ -86,7 +86,8 @@ def test_a_client_that_stops_reading_is_cut_off(make_server, caplog):
 
 # -- a client that vanishes mid-inference ----------------------------------------
 def test_a_vanished_client_has_its_inference_aborted(make_server, testdata, caplog):
-    server = make_server(diarization=False)
+    """With the transcript store off, nobody could ever read its finals."""
+    server = make_server(diarization=False, database_url="none")
     caplog.set_level(logging.INFO)
     engine: WhisperEngine = server.engine
     audio, rate = read_wav(testdata / "sample.wav")

@@ -237,11 +237,9 @@ def test_token_expiry_flushes_then_1008(server, jfk):
     assert events[-1].code == 1008
 
 
-def test_client_that_just_closes_is_processed_quietly(make_server, token, jfk, caplog):
-    """When finals outlive the connection, a client that vanishes still has its audio transcribed
-    (without a store keeping them, it is aborted: ``test_faults.py``)."""
-    server = make_server()
-    server.context.session_services.keeps_transcripts = True
+def test_client_that_just_closes_is_processed_quietly(server, token, jfk, caplog):
+    """The transcript store keeps its finals, so a client that vanishes still has its
+    audio transcribed (with the store off, it is aborted: ``test_faults.py``)."""
     audio, rate, _ = jfk
     caplog.set_level(logging.INFO)
 

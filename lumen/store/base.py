@@ -1,0 +1,292 @@
+"""The transcript store: records, and the SQL every backend shares.
+
+A session is one row in ``lumen_sessions``; each final it sent is one row in
+``lumen_segments`` holding the final's exact JSON message (``payload``) beside
+the columns queries need, so fields that later work adds to finals are kept
+without a schema change.  ``speakers.updated`` corrections rewrite the
+``speaker`` column, which wins over the payload's when the transcript is read.
+
+``lumen_sessions.audio_seconds`` is the audio the stored transcript covers:
+while a connection is live it is the end of the last stored final (so a
+server killed mid-session leaves a resumable point its finals reach); when
+the connection ends it becomes all the audio received.
+
+Backends (:mod:`lumen.store.sqlite`, :mod:`lumen.store.postgres`) only open
+the connection and name their error classes; the SQL here runs on both
+(``?`` placeholders are rewritten for psycopg).
+
+Thread-safety: none; a store is used from one thread (see
+:mod:`lumen.store.worker`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping
+
+from lumen.errors import (ResumeExpiredError, SessionActiveError, SessionGoneError,
+                          SessionNotFoundError, StoreError)
+
+log = logging.getLogger(__name__)
+
+ACTIVE = "active"
+ENDED = "ended"
+#: End reason of sessions found still active when the server starts: the server died under them.
+SERVER_LOST = "server_lost"
+#: End reasons after which a session may be resumed within ``resume_grace``: the
+#: connection was lost (``client_closed``, ``idle_timeout`` when a network stalls),
+#: the server went away (``server_shutdown``, ``server_lost``), or the client must
+#: reconnect with a fresh token (``token_expired``).  A client ``end`` and the limits
+#: (``session_too_long``, bad audio, overload) end a session for good.
+RESUMABLE_REASONS = frozenset({"client_closed", "idle_timeout", "token_expired",
+                               "server_shutdown", SERVER_LOST})
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS lumen_sessions (
+        id TEXT PRIMARY KEY,
+        user_sub TEXT NOT NULL,
+        model TEXT NOT NULL,
+        options TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        ended_at DOUBLE PRECISION,
+        audio_seconds DOUBLE PRECISION NOT NULL DEFAULT 0,
+        status TEXT NOT NULL,
+        end_reason TEXT,
+        connections INTEGER NOT NULL DEFAULT 1,
+        server TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX IF NOT EXISTS lumen_sessions_status ON lumen_sessions (status, server)",
+    """CREATE TABLE IF NOT EXISTS lumen_segments (
+        session_id TEXT NOT NULL REFERENCES lumen_sessions (id) ON DELETE CASCADE,
+        segment_id INTEGER NOT NULL,
+        start_s DOUBLE PRECISION NOT NULL,
+        end_s DOUBLE PRECISION NOT NULL,
+        text TEXT NOT NULL,
+        speaker TEXT,
+        payload TEXT NOT NULL,
+        PRIMARY KEY (session_id, segment_id))""",
+)
+
+_SESSION_COLUMNS = ("id, user_sub, model, options, created_at, ended_at, audio_seconds, status, "
+                    "end_reason, connections, server")
+
+
+def server_key(port: int) -> str:
+    """Names the ``lumen serve`` that runs a session: ``host:port``.  A server that could bind
+    that address is the only one live there, so it may end what a dead predecessor left."""
+    return f"{socket.gethostname()}:{port}"
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One stored session."""
+
+    session_id: str
+    user: str
+    """The token ``sub`` that opened it; only this user may read or resume it."""
+    model: str
+    options: dict[str, Any]
+    """The options of its first connection (``session.started``'s ``config``)."""
+    created_at: float
+    """Unix seconds of its first connection."""
+    ended_at: float | None = None
+    """Unix seconds its last connection ended; ``None`` while one is live."""
+    audio_seconds: float = 0.0
+    """Audio the stored transcript covers (see the module docstring)."""
+    status: str = ACTIVE
+    """``active`` while a connection is live, else ``ended``."""
+    end_reason: str | None = None
+    """``session.ended``'s ``reason`` of the last connection, or ``server_lost``."""
+    connections: int = 1
+    """Connections so far: 1 + the resumes."""
+    server: str = ""
+    """:func:`server_key` of the server running (or that last ran) its connection."""
+
+    def resumable_until(self, grace: float) -> float | None:
+        """Unix seconds until which a resume is accepted, or ``None`` if it is not resumable."""
+        if self.status != ENDED or self.end_reason not in RESUMABLE_REASONS or self.ended_at is None:
+            return None
+        return self.ended_at + grace
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where a resumed connection continues."""
+
+    session_id: str
+    audio_offset: float
+    """Session audio time at which this connection's audio starts."""
+    next_segment_id: int
+    """The segment id of this connection's first segment."""
+    segments: int
+    """Non-empty finals the session has already (``session.ended`` counts the whole session)."""
+    connection: int
+    """This connection's number (2 for the first resume)."""
+
+
+@dataclass(frozen=True)
+class StoredFinal:
+    """One final as sent: its JSON message and the fields the store indexes."""
+
+    segment_id: int
+    start: float
+    end: float
+    text: str
+    speaker: str | None
+    payload: str
+
+    @classmethod
+    def from_message(cls, message: str) -> "StoredFinal":
+        body = json.loads(message)
+        return cls(body["segment_id"], body["start"], body["end"], body["text"], body.get("speaker"),
+                   message)
+
+
+class TranscriptStore:
+    """Sessions and their finals in one SQL database (see the module docstring)."""
+
+    #: The backend's DB-API error base class(es), turned into :class:`StoreError`.
+    errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, connection: Any, description: str) -> None:
+        self._conn = connection
+        self.description = description
+        with self._transaction() as cursor:
+            for statement in SCHEMA:
+                cursor.execute(statement)
+
+    # -- what a backend adapts --------------------------------------------------
+    def _sql(self, statement: str) -> str:
+        """``statement`` in the backend's placeholder style (``?`` here)."""
+        return statement
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A cursor in a transaction committed on success; database errors become StoreError."""
+        try:
+            cursor = self._conn.cursor()
+            try:
+                yield cursor
+                self._conn.commit()
+            except BaseException:
+                self._conn.rollback()
+                raise
+            finally:
+                cursor.close()
+        except self.errors as exc:
+            raise StoreError(f"transcript store {self.description}: {exc}") from exc
+
+    def _execute(self, cursor: Any, statement: str, *params: Any) -> Any:
+        cursor.execute(self._sql(statement), params)
+        return cursor
+
+    # -- writes -----------------------------------------------------------------
+    def create_session(self, record: SessionRecord) -> None:
+        with self._transaction() as cursor:
+            self._execute(cursor, f"INSERT INTO lumen_sessions ({_SESSION_COLUMNS}) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          record.session_id, record.user, record.model, json.dumps(record.options),
+                          record.created_at, record.ended_at, record.audio_seconds, record.status,
+                          record.end_reason, record.connections, record.server)
+
+    def add_final(self, session_id: str, final: StoredFinal) -> None:
+        """Store a final and move the session's covered audio to its end, in one commit."""
+        with self._transaction() as cursor:
+            self._execute(cursor, "INSERT INTO lumen_segments "
+                          "(session_id, segment_id, start_s, end_s, text, speaker, payload) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          session_id, final.segment_id, final.start, final.end, final.text,
+                          final.speaker, final.payload)
+            self._execute(cursor, "UPDATE lumen_sessions SET audio_seconds = ? "
+                          "WHERE id = ? AND audio_seconds < ?", final.end, session_id, final.end)
+
+    def update_speakers(self, session_id: str, labels: Mapping[int, str]) -> None:
+        """Apply a ``speakers.updated`` correction to stored finals."""
+        with self._transaction() as cursor:
+            for segment_id, speaker in labels.items():
+                self._execute(cursor, "UPDATE lumen_segments SET speaker = ? "
+                              "WHERE session_id = ? AND segment_id = ?", speaker, session_id, segment_id)
+
+    def end_session(self, session_id: str, ended_at: float, reason: str, audio_seconds: float) -> None:
+        with self._transaction() as cursor:
+            self._execute(cursor, "UPDATE lumen_sessions SET status = ?, ended_at = ?, end_reason = ?, "
+                          "audio_seconds = ? WHERE id = ?",
+                          ENDED, ended_at, reason, audio_seconds, session_id)
+
+    def recover(self, now: float, server: str) -> int:
+        """End the sessions ``server`` left active when it died (``server_lost``); how many.
+
+        ``lumen serve`` calls it once it holds its address and before its
+        workers start, so none of them is live; other servers' are untouched.
+        """
+        with self._transaction() as cursor:
+            self._execute(cursor, "UPDATE lumen_sessions SET status = ?, ended_at = ?, end_reason = ? "
+                          "WHERE status = ? AND server = ?", ENDED, now, SERVER_LOST, ACTIVE, server)
+            return int(cursor.rowcount)
+
+    def claim_resume(self, session_id: str, user: str, now: float, grace: float,
+                     server: str) -> ResumePoint:
+        """Make an ended session of ``user`` active again on ``server``, or raise why it cannot be
+        resumed.
+
+        The claim is one conditional UPDATE, so of two racing resumes (even in
+        two server processes) exactly one wins; the other sees ``session_active``.
+        """
+        record = self.get_session(session_id)
+        if record is None or record.user != user:
+            raise SessionNotFoundError(f"no session {session_id} of yours is stored")
+        if record.status == ACTIVE:
+            raise SessionActiveError(f"session {session_id} is still active; retry once it has ended")
+        until = record.resumable_until(grace)
+        if until is None:
+            raise SessionGoneError(f"session {session_id} ended with {record.end_reason!r}, "
+                                   "which cannot be resumed")
+        if now > until:
+            raise ResumeExpiredError(f"session {session_id} ended {now - (record.ended_at or now):.0f} s ago; "
+                                     f"it could be resumed for {grace:.0f} s")
+        with self._transaction() as cursor:
+            claimed = self._execute(
+                cursor, "UPDATE lumen_sessions SET status = ?, ended_at = NULL, end_reason = NULL, "
+                "connections = connections + 1, server = ? WHERE id = ? AND status = ?",
+                ACTIVE, server, session_id, ENDED).rowcount
+            if claimed != 1:
+                raise SessionActiveError(f"session {session_id} was just resumed by another connection")
+            next_id, segments = self._execute(
+                cursor, "SELECT COALESCE(MAX(segment_id) + 1, 0), "
+                "COUNT(CASE WHEN text <> '' THEN 1 END) FROM lumen_segments WHERE session_id = ?",
+                session_id).fetchone()
+        return ResumePoint(session_id, record.audio_seconds, int(next_id), int(segments),
+                           record.connections + 1)
+
+    # -- reads ------------------------------------------------------------------
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        with self._transaction() as cursor:
+            row = self._execute(cursor, f"SELECT {_SESSION_COLUMNS} FROM lumen_sessions WHERE id = ?",
+                                session_id).fetchone()
+        if row is None:
+            return None
+        (sid, user, model, options, created_at, ended_at, audio_seconds, status, end_reason,
+         connections, server) = row
+        return SessionRecord(sid, user, model, json.loads(options), created_at, ended_at,
+                             audio_seconds, status, end_reason, connections, server)
+
+    def finals(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's finals in order, as sent, with corrected speakers."""
+        with self._transaction() as cursor:
+            rows = self._execute(cursor, "SELECT payload, speaker FROM lumen_segments "
+                                 "WHERE session_id = ? ORDER BY segment_id", session_id).fetchall()
+        finals = []
+        for payload, speaker in rows:
+            final = json.loads(payload)
+            final["speaker"] = speaker
+            finals.append(final)
+        return finals
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except self.errors as exc:  # closing is best-effort: the process is going away
+            log.warning("closing transcript store %s: %s", self.description, exc)

@@ -1,0 +1,179 @@
+"""The transcript store through a real server: fetch, ownership, resume (on both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+from support import SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes, wer
+
+from lumen.auth import mint_token
+from lumen.client import ClientError, LumenClient, SpeakersUpdated, fetch_transcript
+
+
+@pytest.fixture(scope="module")
+def jfk(testdata):
+    audio, rate = read_wav(testdata / "jfk.wav")
+    return audio, rate, (testdata / "jfk.txt").read_text()
+
+
+def received_finals(client: LumenClient, events) -> list[dict]:
+    """The final messages exactly as the client got them, with every speaker correction applied."""
+    corrected = {}
+    for event in events:
+        if isinstance(event, SpeakersUpdated):
+            corrected.update(event.labels)
+    messages = [m for m in client.messages if m["type"] == "transcript" and m["is_final"]]
+    return [{**m, "speaker": corrected.get(m["segment_id"], m["speaker"])} for m in messages]
+
+
+def fetch(server, session_id: str, token: str) -> dict:
+    return asyncio.run(fetch_transcript(server.url, session_id, token))
+
+
+def refusal(coroutine) -> ClientError:
+    with pytest.raises(ClientError) as caught:
+        asyncio.run(coroutine)
+    return caught.value
+
+
+def wait_ended(server, session_id: str, token: str, timeout: float = 60.0) -> dict:
+    """The stored session once its connection has ended (a closed client's audio still finishes)."""
+    deadline = time.monotonic() + timeout
+    while (stored := fetch(server, session_id, token))["status"] != "ended":
+        assert time.monotonic() < deadline, stored
+        time.sleep(0.1)
+    return stored
+
+
+def test_finals_are_stored_and_only_their_user_may_fetch_them(make_server, database_url, testdata):
+    server = make_server(database_url=database_url)
+    token = mint_token(SECRET, sub="alice")
+    audio, rate = read_wav(testdata / "sample.wav")
+    audio = audio[: 18 * rate]  # both speakers have talked by then (sample.rttm)
+    client, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2,
+                                                chunk_seconds=0.5))
+    stored = fetch(server, client.session_id, token)
+    sent = received_finals(client, events)
+    assert len(sent) >= 4 and stored["segments"] == sent, "every final, as sent, with corrections"
+    assert {s["speaker"] for s in sent if s["text"]} == {"S1", "S2"}
+    assert (stored["session_id"], stored["user"], stored["model"]) == (client.session_id, "alice", "tiny.en")
+    assert (stored["status"], stored["end_reason"], stored["connections"]) == ("ended", "client_end", 1)
+    assert stored["audio_seconds"] == pytest.approx(audio.size / rate, abs=0.001)
+    assert stored["created_at"] <= stored["ended_at"] <= time.time()
+    assert stored["resumable_until"] is None, "a session the client ended is not resumable"
+
+    other = refusal(fetch_transcript(server.url, client.session_id, mint_token(SECRET, sub="mallory")))
+    unknown = refusal(fetch_transcript(server.url, "f" * 32, token))
+    assert (other.status, other.code) == (unknown.status, unknown.code) == (404, "session_not_found")
+    assert "mallory" not in str(other) and str(other).replace(client.session_id, "f" * 32) == str(unknown)
+    bad = refusal(fetch_transcript(server.url, client.session_id, "not-a-jwt"))
+    assert (bad.status, bad.code) == (401, "invalid_token")
+
+
+def test_resume_continues_ids_and_times(make_server, database_url, jfk):
+    server = make_server(database_url=database_url)
+    token = mint_token(SECRET, sub="alice")
+    audio, rate, reference = jfk
+    cut = int(5.6 * rate)  # between "Americans," and "ask not"
+
+    async def lose_connection():
+        client = await LumenClient.connect(server.url, token)
+        await client.send_audio(wav_bytes(audio[:cut], rate))
+        await client.finalize()
+        async for event in client.events():
+            if finals([event]):
+                break
+        client.close()  # no `end`: the server finishes the audio quietly and keeps it resumable
+        return client
+
+    first = asyncio.run(lose_connection())
+    stored = wait_ended(server, first.session_id, token)
+    assert stored["end_reason"] == "client_closed" and stored["resumable_until"] > time.time()
+    assert stored["audio_seconds"] == pytest.approx(cut / rate, abs=0.001)
+    before = stored["segments"]
+    assert before and before[-1]["end"] <= cut / rate + 0.05
+
+    mallory = refusal(LumenClient.connect(server.url, mint_token(SECRET, sub="mallory"),
+                                          {"resume": first.session_id}))
+    assert (mallory.status, mallory.code) == (404, "session_not_found")
+
+    async def resume():
+        client = await LumenClient.connect(server.url, token, {"resume": first.session_id})
+        busy = None
+        try:
+            await LumenClient.connect(server.url, token, {"resume": first.session_id})
+        except ClientError as exc:
+            busy = exc
+        receiver = asyncio.ensure_future(collect(client))
+        await client.send_audio(wav_bytes(audio[cut:], rate))
+        await client.end()
+        return client, busy, await asyncio.wait_for(receiver, 120)
+
+    second, busy, events = asyncio.run(resume())
+    assert (busy.status, busy.code) == (409, "session_active")
+    assert second.session_id == first.session_id
+    resumed_from = second.started["resumed_from"]
+    assert resumed_from == {"audio_offset": pytest.approx(cut / rate, abs=0.001),
+                            "next_segment_id": before[-1]["segment_id"] + 1,
+                            "segments": len([s for s in before if s["text"]]), "connection": 2}
+    after = finals(events)
+    assert after and [s.segment_id for s in after] == list(range(resumed_from["next_segment_id"],
+                                                                  resumed_from["next_segment_id"] + len(after)))
+    assert all(w.start >= cut / rate - 0.05 for s in after for w in s.words), "times run on from the cut"
+    ended = events[-2]
+    assert ended.audio_seconds == pytest.approx(audio.size / rate, abs=0.002), "totals count the session"
+
+    stored = fetch(server, first.session_id, token)
+    assert stored["segments"] == before + received_finals(second, events)
+    assert (stored["connections"], stored["end_reason"]) == (2, "client_end")
+    text = " ".join(s["text"] for s in stored["segments"] if s["text"])
+    assert wer(reference, text) <= 0.25, text  # a cut mid-phrase may cost a word
+    finished = refusal(LumenClient.connect(server.url, token, {"resume": first.session_id}))
+    assert (finished.status, finished.code) == (410, "session_finished")
+
+
+def test_resume_refusals(make_server):
+    short = make_server(resume_grace=0.5)
+    token = mint_token(SECRET, sub="bob")
+
+    async def lost():
+        client = await LumenClient.connect(short.url, token, {"diarize": False})
+        await client.send_audio(wav_bytes(np.zeros(16000, dtype=np.float32), 16000))  # 1 s of silence
+        client.close()
+        return client.session_id
+
+    session_id = asyncio.run(lost())
+    wait_ended(short, session_id, token)
+    time.sleep(0.6)
+    expired = refusal(LumenClient.connect(short.url, token, {"resume": session_id}))
+    assert (expired.status, expired.code) == (410, "resume_expired")
+    malformed = refusal(LumenClient.connect(short.url, token, {"resume": "../../etc"}))
+    assert (malformed.status, malformed.code) == (400, "bad_request")
+    no_store = make_server(database_url="none")
+    off = refusal(LumenClient.connect(no_store.url, token, {"resume": session_id}))
+    assert (off.status, off.code) == (400, "bad_request") and "database_url" in str(off)
+    nothing = refusal(fetch_transcript(no_store.url, session_id, token))
+    assert (nothing.status, nothing.code) == (404, "session_not_found")
+
+
+def test_store_failures_are_clear_and_never_cost_the_live_transcript(make_server, tmp_path, jfk, caplog):
+    audio, rate, reference = jfk
+    path = tmp_path / "broken.sqlite3"
+    server = make_server(database_url=f"sqlite:{path}", diarization=False)
+    token = mint_token(SECRET, sub="carol")
+    with sqlite3.connect(path) as db:  # finals can no longer be written; sessions can
+        db.execute("DROP TABLE lumen_segments")
+    with caplog.at_level(logging.ERROR, logger="lumen.store.recorder"):
+        client, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2))
+    assert wer(reference, final_text(events)) <= 0.10 and events[-2].reason == "client_end"
+    stored_errors = [r for r in caplog.records if "not stored" in r.getMessage()]
+    assert stored_errors and all(r.session_id == client.session_id for r in stored_errors)
+    with sqlite3.connect(path) as db:  # nor sessions: the handshake is refused up front
+        db.execute("DROP TABLE lumen_sessions")
+    refused = refusal(LumenClient.connect(server.url, token))
+    assert (refused.status, refused.code) == (503, "store_unavailable")

@@ -1,0 +1,141 @@
+"""The transcript store's behaviour, identical on both backends (SQLite file, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from lumen.errors import (ResumeExpiredError, SessionActiveError, SessionGoneError,
+                          SessionNotFoundError, StoreError)
+from lumen.store import SessionRecord, StoredFinal, open_store, parse_database_url
+from lumen.store.worker import StoreWorker
+
+SID = "0123456789abcdef0123456789abcdef"
+
+
+def final(segment_id: int, start: float, end: float, text: str, speaker: str | None = "S1",
+          **extra) -> StoredFinal:
+    message = {"type": "transcript", "session_id": SID, "segment_id": segment_id, "is_final": True,
+               "text": text, "start": start, "end": end, "speaker": speaker, "words": [],
+               "language": "en", "lag": 0.1, **extra}
+    return StoredFinal.from_message(json.dumps(message))
+
+
+@pytest.fixture
+def store(database_url):
+    store = open_store(parse_database_url(database_url))
+    yield store
+    store.close()
+
+
+def new_session(store, user: str = "alice", session_id: str = SID, server: str = "host:1") -> None:
+    store.create_session(SessionRecord(session_id, user, "tiny.en", {"diarize": True}, time.time(),
+                                       server=server))
+
+
+def test_finals_are_stored_as_sent_with_corrected_speakers(store, database_url):
+    new_session(store)
+    store.add_final(SID, final(0, 0.3, 2.0, "hello there", terms=[{"term": "aspirin"}]))
+    store.add_final(SID, final(1, 2.5, 4.0, "", speaker=None))
+    store.add_final(SID, final(2, 4.2, 6.5, "general kenobi"))
+    record = store.get_session(SID)
+    assert record.status == "active" and record.ended_at is None
+    assert record.audio_seconds == 6.5, "while live, the covered audio is the last final's end"
+    store.update_speakers(SID, {2: "S2"})
+    store.end_session(SID, time.time(), "client_end", 7.25)
+
+    # A second, independent connection sees everything committed.
+    other = open_store(parse_database_url(database_url))
+    try:
+        record = other.get_session(SID)
+        finals = other.finals(SID)
+    finally:
+        other.close()
+    assert (record.user, record.model, record.options) == ("alice", "tiny.en", {"diarize": True})
+    assert (record.status, record.end_reason, record.audio_seconds) == ("ended", "client_end", 7.25)
+    assert [f["segment_id"] for f in finals] == [0, 1, 2]
+    assert [f["speaker"] for f in finals] == ["S1", None, "S2"]
+    assert finals[0]["terms"] == [{"term": "aspirin"}], "fields unknown to the store are kept"
+    assert finals[2]["text"] == "general kenobi" and finals[2]["lag"] == 0.1
+    assert store.get_session("f" * 32) is None and store.finals("f" * 32) == []
+
+
+def test_a_segment_id_is_stored_once(store):
+    new_session(store)
+    store.add_final(SID, final(0, 0.0, 1.0, "one"))
+    with pytest.raises(StoreError):
+        store.add_final(SID, final(0, 1.0, 2.0, "again"))
+    assert [f["text"] for f in store.finals(SID)] == ["one"], "the failed write left nothing behind"
+
+
+def test_resume_claims_an_ended_session_once(store):
+    new_session(store)
+    store.add_final(SID, final(0, 0.3, 2.0, "first"))
+    store.add_final(SID, final(1, 2.1, 2.4, "", speaker=None))
+    store.add_final(SID, final(2, 3.0, 5.0, "third"))
+    with pytest.raises(SessionActiveError):
+        store.claim_resume(SID, "alice", time.time(), 300, "host:2")
+    store.end_session(SID, time.time(), "client_closed", 5.5)
+    with pytest.raises(SessionNotFoundError):
+        store.claim_resume(SID, "mallory", time.time(), 300, "host:2")
+    with pytest.raises(SessionNotFoundError):
+        store.claim_resume("f" * 32, "alice", time.time(), 300, "host:2")
+    with pytest.raises(ResumeExpiredError):
+        store.claim_resume(SID, "alice", time.time() + 301, 300, "host:2")
+    point = store.claim_resume(SID, "alice", time.time(), 300, "host:2")
+    assert (point.audio_offset, point.next_segment_id, point.segments, point.connection) == (5.5, 3, 2, 2)
+    record = store.get_session(SID)
+    assert (record.status, record.ended_at, record.end_reason, record.connections, record.server) == (
+        "active", None, None, 2, "host:2"), "the resuming server now runs it"
+    with pytest.raises(SessionActiveError):
+        store.claim_resume(SID, "alice", time.time(), 300, "host:2")
+
+
+@pytest.mark.parametrize("reason", ["client_end", "session_too_long", "invalid_audio", "internal_error"])
+def test_sessions_ended_for_good_are_not_resumable(store, reason):
+    new_session(store)
+    store.end_session(SID, time.time(), reason, 1.0)
+    with pytest.raises(SessionGoneError) as caught:
+        store.claim_resume(SID, "alice", time.time(), 300, "host:2")
+    assert caught.value.status == 410 and caught.value.code == "session_finished"
+    assert reason in str(caught.value)
+
+
+def test_recover_ends_what_a_dead_server_left_active(store):
+    new_session(store)
+    new_session(store, session_id="e" * 32)
+    new_session(store, session_id="d" * 32, server="host:3")
+    store.end_session("e" * 32, time.time(), "client_end", 2.0)
+    store.add_final(SID, final(0, 0.5, 3.25, "cut off"))
+    assert store.recover(time.time(), "host:1") == 1
+    record = store.get_session(SID)
+    assert (record.status, record.end_reason, record.audio_seconds) == ("ended", "server_lost", 3.25)
+    assert store.get_session("e" * 32).end_reason == "client_end", "ended sessions are untouched"
+    assert store.get_session("d" * 32).status == "active", "another live server's sessions too"
+    point = store.claim_resume(SID, "alice", time.time(), 300, "host:2")
+    assert (point.audio_offset, point.next_segment_id) == (3.25, 1)
+
+
+def test_worker_runs_calls_in_order_off_the_loop(database_url, caplog):
+    async def scenario(worker: StoreWorker):
+        await worker.call(lambda s: new_session(s))
+        worker.submit(lambda s: s.add_final(SID, final(0, 0.0, 1.0, "queued")), "first final")
+        worker.submit(lambda s: s.update_speakers(SID, {0: "S3"}), "correction")
+        worker.submit(lambda s: s.add_final(SID, final(0, 0.0, 1.0, "duplicate")), "duplicate final")
+        thread = await worker.call(lambda s: threading.current_thread().name)
+        return thread, await worker.call(lambda s: s.finals(SID))
+
+    worker = StoreWorker(parse_database_url(database_url))
+    try:
+        with caplog.at_level(logging.ERROR, logger="lumen.store.worker"):
+            thread, finals = asyncio.run(scenario(worker))
+    finally:
+        worker.close()
+    assert thread.startswith("lumen-store")
+    assert [(f["text"], f["speaker"]) for f in finals] == [("queued", "S3")]
+    assert "duplicate final failed" in caplog.text, "a failed queued write is logged"
