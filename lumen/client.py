@@ -91,6 +91,8 @@ class Transcript:
     lag: float
     terms: list[dict[str, Any]] | None = None
     """Medical terms of a final (sessions with ``terms`` on): ``{text, start, end, category, code, name}``."""
+    language_probability: float | None = None
+    """How sure the detection of ``language`` was (``language=auto``); None when given."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,8 @@ def parse_event(message: Mapping[str, Any]) -> Event | None:
         words = [Word(w["text"], w["start"], w["end"], w["confidence"]) for w in message["words"]]
         return Transcript(message["segment_id"], message["is_final"], message["text"],
                           message["start"], message["end"], message.get("speaker"), words,
-                          message["language"], message.get("lag", 0.0), message.get("terms"))
+                          message["language"], message.get("lag", 0.0), message.get("terms"),
+                          message.get("language_probability"))
     if kind == "speakers.updated":
         return SpeakersUpdated(message["segments"], message.get("turns"))
     if kind == "error":

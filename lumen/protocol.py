@@ -33,7 +33,12 @@ RESUME_OPTION = "resume"
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 #: Client → server text message types.
-CLIENT_TYPES = ("finalize", "end", "keepalive")
+CLIENT_TYPES = ("finalize", "end", "keepalive", "configure")
+#: Limits on ``keyterms``: whisper's prompt holds at most 224 tokens, and a
+#: long glossary both costs decoding time and dilutes the bias.
+MAX_KEYTERMS = 50
+MAX_KEYTERM_CHARS = 50
+MAX_KEYTERMS_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,9 @@ class SessionOptions:
     """Fewest speakers to find (1-16; server default 1)."""
     max_speakers: int | None = None
     """Most speakers to find (1-16; server default 8)."""
+    keyterms: tuple[str, ...] = ()
+    """Words and names to bias recognition towards (whisper's prompt): drug
+    names, people, jargon.  Query: comma-separated; ``configure`` replaces them."""
     terms: bool | None = None
     """Mark drug names and clinical conditions on finals (``terms`` field);
     unset: the server's ``terms`` setting."""
@@ -115,6 +123,8 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
         if not (language == "auto" or (2 <= len(language) <= 3 and language.isalpha())):
             raise BadRequestError(f"language must be an ISO 639-1 code or 'auto', got {query['language']!r}")
         values["language"] = language
+    if "keyterms" in query:
+        values["keyterms"] = parse_keyterms([k for k in query["keyterms"].split(",") if k.strip()])
     for name in ("interim_results", "diarize", "terms"):
         if name in query:
             values[name] = _parse_bool(name, query[name])
@@ -155,12 +165,14 @@ def session_started(session_id: str, user: str, model: str, config: Mapping[str,
 
 def transcript(session_id: str, segment_id: int, is_final: bool, text: str, start: float,
                end: float, speaker: str | None, words: list[dict[str, Any]], language: str,
-               lag: float, terms: list[dict[str, Any]] | None = None) -> str:
+               language_probability: float | None, lag: float,
+               terms: list[dict[str, Any]] | None = None) -> str:
     """``terms`` (finals of sessions with ``terms`` on) is left out when None."""
     extra = {} if terms is None else {"terms": terms}
+    probability = None if language_probability is None else round(language_probability, 3)
     return encode("transcript", session_id=session_id, segment_id=segment_id, is_final=is_final,
                   text=text, start=t(start), end=t(end), speaker=speaker, words=words,
-                  language=language, lag=t(lag), **extra)
+                  language=language, language_probability=probability, lag=t(lag), **extra)
 
 
 def speakers_updated(session_id: str, segments: list[dict[str, Any]],
@@ -181,8 +193,33 @@ def session_ended(session_id: str, audio_seconds: float, segments: int, reason: 
                   segments=segments, reason=reason)
 
 
-def parse_client_message(text: str) -> str:
-    """The ``type`` of a client text message, or :class:`BadRequestError`."""
+def parse_keyterms(terms: Any) -> tuple[str, ...]:
+    """Validated key terms (stripped, duplicates dropped) or :class:`BadRequestError`."""
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise BadRequestError("keyterms must be a list of strings")
+    cleaned = tuple(dict.fromkeys(" ".join(t.split()) for t in terms if t.strip()))
+    if len(cleaned) > MAX_KEYTERMS:
+        raise BadRequestError(f"at most {MAX_KEYTERMS} keyterms, got {len(cleaned)}")
+    long = [t for t in cleaned if len(t) > MAX_KEYTERM_CHARS]
+    if long:
+        raise BadRequestError(f"keyterm {long[0][:20]!r}… is over {MAX_KEYTERM_CHARS} characters")
+    if sum(len(t) + 2 for t in cleaned) > MAX_KEYTERMS_CHARS:
+        raise BadRequestError(f"keyterms total over {MAX_KEYTERMS_CHARS} characters")
+    return cleaned
+
+
+@dataclass(frozen=True)
+class ClientMessage:
+    """A client text message."""
+
+    type: str
+    """One of :data:`CLIENT_TYPES`."""
+    keyterms: tuple[str, ...] | None = None
+    """``configure`` only: the session's new key terms (None: unchanged)."""
+
+
+def parse_client_message(text: str) -> ClientMessage:
+    """A client text message, or :class:`BadRequestError` saying what is wrong with it."""
     try:
         message = json.loads(text)
     except ValueError:
@@ -192,4 +229,10 @@ def parse_client_message(text: str) -> str:
     if message["type"] not in CLIENT_TYPES:
         raise BadRequestError(f"unknown message type {message['type']!r} (expected one of "
                               f"{', '.join(CLIENT_TYPES)})")
-    return message["type"]
+    if message["type"] != "configure":
+        return ClientMessage(message["type"])
+    unknown = sorted(set(message) - {"type", "keyterms"})
+    if unknown:
+        raise BadRequestError(f"configure does not take {', '.join(unknown)} (it takes keyterms)")
+    keyterms = parse_keyterms(message["keyterms"]) if "keyterms" in message else None
+    return ClientMessage("configure", keyterms)

@@ -39,7 +39,7 @@ import numpy as np
 
 from lumen import protocol
 from lumen.asr.engine import DecodeOptions, WhisperEngine
-from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent
+from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent, keyterm_prompt
 from lumen.audio.decoder import AudioDecoder, RawFormat
 from lumen.audio.resampler import StreamResampler
 from lumen.audio.vad import VadOptions, VadSegmenter
@@ -140,7 +140,7 @@ class Session:
         language = options.language
         self._recognizer = StreamingRecognizer(
             services.engine,
-            DecodeOptions(language=language),
+            DecodeOptions(language=language, initial_prompt=keyterm_prompt(options.keyterms)),
             StreamingOptions(interim_results=options.interim_results,
                              partial_interval=self._settings.partial_interval,
                              max_segment=self._settings.max_segment,
@@ -222,13 +222,17 @@ class Session:
         if self._ending is not None:
             return
         try:
-            kind = protocol.parse_client_message(text)
+            message = protocol.parse_client_message(text)
         except BadRequestError as exc:
             # A malformed control message does not cost the client its session.
             self._send(protocol.error("bad_message", str(exc)))
             return
         self._touch()
-        if kind == "finalize":
+        kind = message.type
+        if kind == "configure" and message.keyterms is not None:
+            self._recognizer.set_prompt(keyterm_prompt(message.keyterms))
+            log.info("keyterms now %d", len(message.keyterms), extra={"session_id": self.id})
+        elif kind == "finalize":
             self._recognizer.finalize(speech_continues=self._vad.in_speech)
         elif kind == "end":
             self.end(None, reason="client_end")
@@ -270,7 +274,7 @@ class Session:
             terms = index.find([TimedWord(w.text, offset + w.start, offset + w.end) for w in event.words])
         message = protocol.transcript(self.id, segment_id, event.is_final, event.text,
                                       offset + event.start, offset + event.end, speaker, words,
-                                      event.language, event.lag, terms)
+                                      event.language, event.language_probability, event.lag, terms)
         if event.is_final:
             if self._recorder is not None:
                 await self._recorder.final(message)  # durable before the client sees it

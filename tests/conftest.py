@@ -31,6 +31,14 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The multilingual base model (the lumen[base] extra, part of the test extras)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LUMEN_CACHE_DIR", str(tmp_path_factory.mktemp("lumen-cache-base")))
+        return prepare_model("base")
+
+
+@pytest.fixture(scope="session")
 def engine(tiny_model: Path) -> Iterator[WhisperEngine]:
     """One tiny.en engine for the whole run (one context, two threads)."""
     engine = WhisperEngine(tiny_model, contexts=1, threads=2)

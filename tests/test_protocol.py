@@ -36,13 +36,40 @@ def test_bad_options(query, message):
 
 def test_client_messages():
     for kind in ("finalize", "end", "keepalive"):
-        assert protocol.parse_client_message(json.dumps({"type": kind})) == kind
+        assert protocol.parse_client_message(json.dumps({"type": kind})).type == kind
     for bad in ("nope", "[]", '{"type": 3}', '{"type": "dance"}'):
         with pytest.raises(BadRequestError):
             protocol.parse_client_message(bad)
 
 
+def test_keyterms_in_the_query_and_in_configure():
+    options = protocol.parse_session_options({"keyterms": " metformin, Dr. Okafor ,,metformin"})
+    assert options.keyterms == ("metformin", "Dr. Okafor")
+    message = protocol.parse_client_message(json.dumps({"type": "configure", "keyterms": ["warfarin"]}))
+    assert message == protocol.ClientMessage("configure", ("warfarin",))
+    assert protocol.parse_client_message('{"type": "configure"}').keyterms is None
+    assert protocol.parse_client_message('{"type": "configure", "keyterms": []}').keyterms == ()
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"keyterms": "metformin"}, "keyterms must be a list of strings"),
+    ({"keyterms": [1, 2]}, "keyterms must be a list of strings"),
+    ({"keyterms": [f"t{i}" for i in range(51)]}, "at most 50 keyterms, got 51"),
+    ({"keyterms": ["x" * 51]}, "is over 50 characters"),
+    ({"keyterms": ["x" * 40] * 1 + [f"term number {i:02d} long" for i in range(30)]}, "total over 600 characters"),
+    ({"language": "fr"}, "configure does not take language"),
+])
+def test_bad_configure_bodies(body, message):
+    with pytest.raises(BadRequestError, match=message):
+        protocol.parse_client_message(json.dumps({"type": "configure", **body}))
+
+
 def test_messages_round_times():
-    message = json.loads(protocol.transcript("s", 0, True, "hi", 1.23456, 2.0004, None, [], "en", 0.1234))
+    message = json.loads(protocol.transcript("s", 0, True, "hi", 1.23456, 2.0004, None, [], "fr", 0.98765,
+                                             0.1234))
     assert message["start"] == 1.235 and message["end"] == 2.0 and message["lag"] == 0.123
     assert message["type"] == "transcript" and message["speaker"] is None
+    assert message["language"] == "fr" and message["language_probability"] == 0.988
+    assert "terms" not in message
+    forced = json.loads(protocol.transcript("s", 0, True, "hi", 0, 1, None, [], "en", None, 0, terms=[]))
+    assert forced["language_probability"] is None and forced["terms"] == []

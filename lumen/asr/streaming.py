@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 #: Shortest window worth recognising (shorter leftovers of an utterance are dropped).
 MIN_WINDOW = SAMPLE_RATE // 10
+#: Shortest window whose detected language the utterance's next partials keep.
+MIN_DETECT = SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class TranscriptEvent:
     end: float
     words: list[Word]
     language: str
+    language_probability: float | None
+    """How sure the detection of ``language`` was; None when it was given (or the model is English-only)."""
     lag: float
     """Seconds of audio received after this result's audio when it was produced."""
 
@@ -119,6 +123,16 @@ _NORMALIZE = re.compile(r"[^\w']+")
 
 def _norm(word: str) -> str:
     return _NORMALIZE.sub("", word.lower())
+
+
+def keyterm_prompt(keyterms: tuple[str, ...] | list[str]) -> str | None:
+    """Whisper's prompt for a session's key terms (None: no prompt).
+
+    whisper takes the prompt as text said before the window, so terms in it
+    become likelier spellings; "Glossary:" keeps the decoder from taking the
+    list as speech to continue (scripts/eval_keyterms.py compares variants).
+    """
+    return f"Glossary: {', '.join(keyterms)}." if keyterms else None
 
 
 def agreed_prefix(previous: list[Word], current: list[Word]) -> int:
@@ -162,6 +176,9 @@ class StreamingRecognizer:
         self._segment_id = 0
         self._final_end = 0.0        # session time where the last final's last word ends
         self._language = engine.resolve_language(decode.language)
+        self._detect = self._language == "auto"
+        # (language, probability) detected in the current utterance: its partials reuse it
+        self._utt_language: tuple[str, float] | None = None
         self._wake = asyncio.Event()
         self._abort = threading.Event()
         self._closing = False
@@ -226,6 +243,11 @@ class StreamingRecognizer:
         self._wake.set()
         await self._task
 
+    def set_prompt(self, prompt: str | None) -> None:
+        """Use ``prompt`` (see :func:`keyterm_prompt`) from the next decode on."""
+        self.decode = dataclasses.replace(self.decode, initial_prompt=prompt)
+        self._partial_decode = dataclasses.replace(self._partial_decode, initial_prompt=prompt)
+
     async def abort(self) -> None:
         """Stop now: cancel inference in flight, drop pending work."""
         self._closing = True
@@ -242,6 +264,7 @@ class StreamingRecognizer:
         if self._utt_start is None:
             self._utt_start = max(self._committed, sample - int(self.options.pre_roll * SAMPLE_RATE))
             self._last_partial_end = self._utt_start
+            self._utt_language = None  # a new utterance may be in another language
 
     def _close_utterance(self, end: int) -> _Job | None:
         if self._utt_start is None:
@@ -332,7 +355,13 @@ class StreamingRecognizer:
         result = self._speculated(job.start, end) if job.is_final else None
         if result is None:
             decode = self.decode if job.is_final or forced or job.speculative else self._partial_decode
+            if self._detect and decode is self._partial_decode and self._utt_language is not None:
+                # Partials keep the utterance's language (no flip-flopping on a few
+                # more words); finals detect again, over their whole window.
+                decode = dataclasses.replace(decode, language=self._utt_language[0])
             result = await self.engine.run(self._audio(job.start, end), decode, abort=self._abort)
+            if result.language_probability is not None and end - job.start >= MIN_DETECT:
+                self._utt_language = (result.language, result.language_probability)
         if job.speculative:
             self._speculation = (job.start, end, result)
             if self._jobs and self._jobs[0].start == job.start and self._jobs[0].end == end:
@@ -461,8 +490,12 @@ class StreamingRecognizer:
         stop = words[-1].end if words else window_end / SAMPLE_RATE
         language = result.language if result is not None else self._language
         self._language = language
+        probability = result.language_probability if result is not None else None
+        if probability is None and self._detect and self._utt_language is not None \
+                and self._utt_language[0] == language:
+            probability = self._utt_language[1]  # a partial that reused the detection
         return TranscriptEvent(self._segment_id, is_final, text, start, stop, words,
-                               language, (self._received - window_end) / SAMPLE_RATE)
+                               language, probability, (self._received - window_end) / SAMPLE_RATE)
 
     async def _deliver(self, event: TranscriptEvent) -> None:
         outcome = self._emit(event)

@@ -1,4 +1,4 @@
-"""Fixtures for the ASR tests: recordings, references and the multilingual model."""
+"""Fixtures for the ASR tests: recordings and references."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from asr_support import load_wav
 
-from lumen.asr.models import prepare_model
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +19,3 @@ def jfk(testdata: Path) -> np.ndarray:
 def jfk_text(testdata: Path) -> str:
     return (testdata / "jfk.txt").read_text()
 
-
-@pytest.fixture(scope="session")
-def base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The multilingual base model (the lumen[base] extra, part of the test extras)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LUMEN_CACHE_DIR", str(tmp_path_factory.mktemp("lumen-cache-base")))
-        return prepare_model("base")

@@ -178,8 +178,8 @@ def test_every_second_and_every_utterance_of_sample_wav_arrives(server, token, t
     reference is covered by a final's words (sent as fast as the client can)."""
     audio, rate = read_wav(testdata / "sample.wav")
     data = wav_bytes(audio, rate)
-    _, events = asyncio.run(stream_session(server.url, token, data, rate * 2,
-                                           chunk_seconds=chunk_seconds))
+    _, events = asyncio.run(stream_session(server.url, token, data, rate * 2,  # partials: beside the point
+                                           {"interim_results": "false"}, chunk_seconds=chunk_seconds))
     ended = [e for e in events if isinstance(e, SessionEnded)]
     assert len(ended) == 1 and ended[0].audio_seconds == round(audio.size / rate, 3)
     words = [w for f in finals(events) for w in f.words]
