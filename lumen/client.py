@@ -215,6 +215,10 @@ class LumenClient:
         """Send ``finalize``, ``end`` or ``keepalive``."""
         await self.connection.write_message(json.dumps({"type": kind}))
 
+    async def configure(self, keyterms: list[str]) -> None:
+        """Replace the session's key terms (from the next decode on)."""
+        await self.connection.write_message(json.dumps({"type": "configure", "keyterms": keyterms}))
+
     async def finalize(self) -> None:
         await self.send_control("finalize")
 

@@ -319,7 +319,7 @@ class WhisperEngine:
             _check_abort(abort)
             if status != 0:
                 raise ModelError(f"whisper.cpp failed to transcribe (status {status})")
-            words, avg_logprob = _words(ctx, seconds, options.edge_guard)
+            words, avg_logprob = _words(ctx, seconds, options.edge_guard, bool(options.initial_prompt))
             elapsed = time.perf_counter() - t0
         finally:
             self._pool.put(ctx)
@@ -384,7 +384,32 @@ def _check_abort(abort: threading.Event | None) -> None:
         raise InferenceAborted("transcription aborted")
 
 
-def _words(ctx, seconds: float, edge_guard: float) -> tuple[list[Word], float | None]:
+def _spread_collapsed(groups: list[tuple[bytearray, int, int, list[float]]], seconds: float) -> bool:
+    """Re-time words whose times whisper lost; True if it did.
+
+    With a prompt, whisper may emit no timestamp tokens at all, and the
+    token-level times of everything after some point then pile up at one
+    instant at the window's end.  Several words at one instant are words
+    whose times were lost, not one word cut off at the edge: they are spread
+    evenly from the last timed word to the end of the audio (and kept).
+    """
+    if len(groups) < 2:
+        return False
+    last = groups[-1][2]
+    k = len(groups)
+    while k > 0 and groups[k - 1][1] == groups[k - 1][2] == last:
+        k -= 1
+    if len(groups) - k < 2:
+        return False
+    start = groups[k - 1][2] if k > 0 else 0
+    step = max(0.0, seconds * 100 - start) / (len(groups) - k)
+    for j in range(k, len(groups)):
+        raw, _, _, probs = groups[j]
+        groups[j] = (raw, int(start + (j - k) * step), int(start + (j - k + 1) * step), probs)
+    return True
+
+
+def _words(ctx, seconds: float, edge_guard: float, prompted: bool = False) -> tuple[list[Word], float | None]:
     """Join the text tokens of all segments into words, without non-speech annotations.
 
     A token starting with a space starts a word.  A word is dropped when it has
@@ -409,6 +434,7 @@ def _words(ctx, seconds: float, edge_guard: float) -> tuple[list[Word], float | 
                 raw += piece
                 probs.append(data.p)
                 groups[-1] = (raw, t0, data.t1, probs)
+    retimed = prompted and _spread_collapsed(groups, seconds)
     texts = [raw.decode("utf-8", errors="replace") for raw, *_ in groups]
     full = "".join(texts)
     speech = bytearray(len(full))  # 1 where a character is outside every annotation
@@ -422,7 +448,7 @@ def _words(ctx, seconds: float, edge_guard: float) -> tuple[list[Word], float | 
         offset += len(text)
         if not kept:
             continue
-        if t0 / 100 >= seconds - edge_guard:
+        if t0 / 100 >= seconds - edge_guard and not retimed:
             break
         start = min(max(t0 / 100, previous_end), seconds)
         end = min(max(t1 / 100, start), seconds)

@@ -14,6 +14,8 @@ import io
 import json
 import os
 import re
+import shutil
+import subprocess
 import threading
 import time
 import wave
@@ -93,6 +95,20 @@ class LiveServer:
 
 async def _call(fn: Any) -> Any:
     return fn()
+
+
+def speak(sentences: list[str], directory: Path) -> bytes:
+    """The sentences spoken by Debian's espeak-ng (synthetic speech: there is no recorded
+    clinical speech in the test data), as one WAV with a second of silence around each."""
+    if shutil.which("espeak-ng") is None:
+        raise AssertionError("espeak-ng is missing: scripts/setup_env.sh test installs it")
+    parts, rate = [], 22050
+    for i, sentence in enumerate(sentences):
+        path = directory / f"{i}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), sentence], check=True)
+        audio, rate = read_wav(path)
+        parts += [np.zeros(rate, np.float32), audio]
+    return wav_bytes(np.concatenate(parts + [np.zeros(rate, np.float32)]), rate)
 
 
 def wav_bytes(audio: np.ndarray, rate: int, channels: int = 1) -> bytes:

@@ -9,12 +9,9 @@ the ones it hears well enough to carry terms).
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 
-import numpy as np
 import pytest
-from support import finals, read_wav, stream_session, wav_bytes
+from support import finals, speak, stream_session
 
 SENTENCES = ["The patient has type two diabetes and takes metformin twice a day.",
              "She was treated for pneumonia with amoxicillin, and her asthma is stable."]
@@ -22,16 +19,7 @@ SENTENCES = ["The patient has type two diabetes and takes metformin twice a day.
 
 @pytest.fixture(scope="module")
 def clinical_speech(tmp_path_factory) -> bytes:
-    """The sentences as one 22.05 kHz WAV, with a second of silence around each."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is missing: scripts/setup_env.sh test installs it")
-    parts = []
-    for i, sentence in enumerate(SENTENCES):
-        path = tmp_path_factory.mktemp("tts") / f"{i}.wav"
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(path), sentence], check=True)
-        audio, rate = read_wav(path)
-        parts += [np.zeros(rate, np.float32), audio]
-    return wav_bytes(np.concatenate(parts + [np.zeros(rate, np.float32)]), rate)
+    return speak(SENTENCES, tmp_path_factory.mktemp("tts"))
 
 
 def test_finals_carry_drug_and_condition_terms(server, token, clinical_speech):
