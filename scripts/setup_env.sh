@@ -27,7 +27,8 @@ python -m pip install --quiet --no-deps "nemo_toolkit==3.0.0"
 if [ "$MODE" = "test" ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
     missing=""
-    for pkg in clang libclang-rt-14-dev chromium chromium-driver nginx espeak-ng postgresql; do
+    for pkg in clang libclang-rt-14-dev chromium chromium-driver nginx espeak-ng postgresql \
+               asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav; do
       dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
     done
     if [ -n "$missing" ]; then
