@@ -182,6 +182,7 @@ class StreamingRecognizer:
         self._wake = asyncio.Event()
         self._abort = threading.Event()
         self._closing = False
+        self._failure: BaseException | None = None  # the worker died of this: no more work
         self._task = asyncio.get_running_loop().create_task(self._run())
         self.segments = 0
 
@@ -206,6 +207,8 @@ class StreamingRecognizer:
         """Append 16 kHz audio and the VAD events found in it."""
         if self._closing:
             raise RuntimeError("push() after finish()")
+        if self._failure is not None:
+            return  # the session is ending with the failure; no worker would take it
         self._ring.write(audio)
         self._received += audio.size
         for event in events:
@@ -227,21 +230,29 @@ class StreamingRecognizer:
         ``speech_continues``: the VAD is still inside speech, so the audio after
         this point opens the next utterance at once (no word may fall between).
         """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._failure is not None:
+            future.set_result(None)  # finish() reports the failure; nothing would run a job
+            return future
         if self._close_utterance(self._received) is not None and speech_continues:
             self._utt_start = self._last_partial_end = self._received
         self._wake.set()
         if self._jobs:
             return asyncio.shield(self._jobs[-1].done)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.set_result(None)
         return future
 
     async def finish(self) -> None:
-        """Finalize everything buffered, wait for the last final, stop the worker."""
+        """Finalize everything buffered, wait for the last final, stop the worker.
+
+        Raises the worker's failure if it died (see :meth:`_run`).
+        """
         await self.finalize()
         self._closing = True
         self._wake.set()
         await self._task
+        if self._failure is not None:
+            raise self._failure
 
     def set_prompt(self, prompt: str | None) -> None:
         """Use ``prompt`` (see :func:`keyterm_prompt`) from the next decode on."""
@@ -327,9 +338,11 @@ class StreamingRecognizer:
             raise
         except Exception as exc:  # reported to the session, which closes with 1011
             log.exception("recognizer failed")
+            self._failure = exc
             for job in self._jobs:
                 if not job.done.done():
                     job.done.set_exception(exc)
+                    job.done.exception()  # retrieved: finish() reports it, once
             self._jobs.clear()
             self._on_failure(exc)
 

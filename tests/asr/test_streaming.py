@@ -245,3 +245,37 @@ def test_final_reuses_the_decode_started_at_the_pause(engine, testdata):
         "the decode started at the pause, before the VAD's end"
     assert calls == 1, "the final reused the speculative decode"
     assert normalize(events[0].text).startswith("and so my fellow americans")
+
+
+def test_audio_after_a_worker_failure_does_not_hang_finish(engine, testdata):
+    """Regression (CI hang): the worker dies on its first call, the session then
+    flushes more speech and calls finish(); finish must raise, not wait forever
+    for a final that no worker will run."""
+    audio = read16k(testdata / "jfk.wav")
+
+    class FailingEngine:
+        queue_depth = 0
+
+        def resolve_language(self, language):
+            return engine.resolve_language(language)
+
+        async def run(self, audio, options, abort=None):
+            raise RuntimeError("injected worker failure")
+
+    async def scenario() -> list[BaseException]:
+        failures: list[BaseException] = []
+        recognizer = StreamingRecognizer(FailingEngine(), DecodeOptions(), StreamingOptions(),
+                                         emit=pytest.fail, on_failure=failures.append)
+        vad = VadSegmenter()
+        half = audio.size // 2
+        recognizer.push(audio[:half], vad.feed(audio[:half]))
+        while not failures:
+            await asyncio.sleep(0.01)
+        recognizer.push(audio[half:], vad.feed(audio[half:]))  # speech ends: a final is due
+        recognizer.push(np.zeros(0, np.float32), vad.flush())
+        with pytest.raises(RuntimeError, match="injected"):
+            await asyncio.wait_for(recognizer.finish(), 10)
+        return failures
+
+    failures = asyncio.run(scenario())
+    assert len(failures) == 1
