@@ -86,3 +86,25 @@ def test_missing_package_raises_diarization_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "resemblyzer" else real(name, *a))
     with pytest.raises(DiarizationError, match="pip install"):
         SpeakerEmbedder()
+
+
+def _rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+
+def test_memory_stays_bounded_over_many_window_shapes(embedder: SpeakerEmbedder) -> None:
+    """Regression (soak RSS growth): oneDNN caches a primitive per input shape; every
+    new (batch, length) used to cost ~0.25-0.5 MiB for good, 1024 shapes deep."""
+    rng = np.random.default_rng(7)
+
+    def embed_shapes(count: int) -> None:
+        for _ in range(count):
+            batch, length = int(rng.integers(1, 12)), int(rng.integers(8000, 24000))
+            embedder.embed([rng.standard_normal(length).astype(np.float32) * 0.1 for _ in range(batch)])
+
+    embed_shapes(60)  # warm: the bounded cache fills, the allocator settles
+    before = _rss_mib()
+    embed_shapes(150)  # 150 more shapes, nearly all new: ~50-75 MiB without the bound
+    growth = _rss_mib() - before
+    print(f"\nRSS growth over 150 new window shapes: {growth:.1f} MiB")
+    assert growth < 20
