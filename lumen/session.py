@@ -2,12 +2,8 @@
 
 A :class:`Session` owns the audio pipeline of one WebSocket connection::
 
-    bytes ─► AudioDecoder ─► StreamResampler ─► [FrontEnd] ─► VadSegmenter ─► StreamingRecognizer ─► events
-                                                                           └► LiveSpeakers (diarization) ─► labels
-
-The front end (``denoise``) runs in an executor, one chunk after another;
-what follows it (and a ``finalize`` sent meanwhile) waits for its chunks, in
-order.
+    bytes ─► AudioDecoder ─► StreamResampler ─► [FrontEnd] ─► VadSegmenter ─► StreamingRecognizer
+                                                               └► LiveSpeakers (diarization) ─► labels
 
 and turns the pipeline's events into protocol messages.  It knows nothing of
 Tornado: the handler gives it a ``send`` and a ``close`` callable.
@@ -24,6 +20,10 @@ connection to keep them (the session has a transcript store's recorder);
 otherwise the session is *aborted*: inference in flight stops at whisper's
 next abort check and queued work is dropped, so a vanished client costs
 no further CPU.
+
+The front end (``denoise``, :class:`FrontEndLane`) runs in an executor, one
+chunk after another; what follows it (and a ``finalize`` sent meanwhile)
+waits for its chunks, in order.
 
 Thread-safety: a session lives on the IOLoop thread; only inference (in the
 engine's executor) and the front end (in ``frontend_executor``) run elsewhere.

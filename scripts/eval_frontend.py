@@ -246,9 +246,9 @@ def main() -> int:
             cells.append(" / ".join(f"{v:.3f}" for v in values) + f" ({np.mean(values):.3f})")
         print(f"{condition} | " + " | ".join(cells))
     print("mean over conditions | " + " | ".join(f"{np.mean(means[c]):.3f}" for c in candidates))
-    print("noisy only (SNR ≤ 10 dB) | " + " | ".join(
-        f"{np.mean([m for cond, m in zip(order, means[c]) if cond.endswith(('10 dB', ' 5 dB', ' 0 dB')) and 'level' not in cond]):.3f}"
-        for c in candidates))
+    noisy = [i for i, cond in enumerate(order) if cond.split()[0] in NOISES and int(cond.split()[1]) <= 10]
+    print("noisy only (SNR ≤ 10 dB) | " + " | ".join(f"{np.mean([means[c][i] for i in noisy]):.3f}"
+                                                     for c in candidates))
     if der:
         print("\nsample.wav DER (0.25 s collar, overlap excluded, after all corrections)\n")
         print("condition | " + " | ".join(candidates))
