@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 
 RATE = 16000
 AGC_FRAME = 160  # 10 ms
+AGC_ATTACK = 0.2  # share of the way the speech level moves towards a louder frame, per frame
+AGC_RELEASE = 0.01  # ... towards a quieter speech frame
 
 
 @dataclass(frozen=True)
@@ -267,7 +269,7 @@ class Agc:
             if self._level is None:
                 self._level = db
             else:
-                rate = 0.2 if db > self._level else 0.01
+                rate = AGC_ATTACK if db > self._level else AGC_RELEASE
                 self._level += rate * (db - self._level)
         if self._level is None:
             return self._gain
