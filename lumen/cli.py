@@ -107,7 +107,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     session_options = {name: value for name, value in (
         ("language", args.language), ("diarize", False if args.no_diarize else None),
         ("num_speakers", args.num_speakers), ("min_speakers", args.min_speakers),
-        ("max_speakers", args.max_speakers)) if value is not None}
+        ("max_speakers", args.max_speakers), ("denoise", args.denoise)) if value is not None}
     display = LiveDisplay(sys.stdout, interactive=sys.stdout.isatty(),
                           colour=use_colour(sys.stdout, args.color))
     try:
@@ -172,6 +172,9 @@ def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     session = transcribe.add_argument_group("session options")
     session.add_argument("--language", help="ISO 639-1 code, or auto (multilingual models)")
     session.add_argument("--no-diarize", action="store_true", help="no speaker labels")
+    session.add_argument("--denoise", action=argparse.BooleanOptionalAction, default=None,
+                         help="clean noisy audio on the server before recognition (high-pass, "
+                              "noise suppression, gain control; default: the server's setting)")
     for name in ("num", "min", "max"):
         session.add_argument(f"--{name}-speakers", type=int, choices=range(1, MAX_SPEAKERS + 1),
                              metavar="N", help=f"{name}imum number of speakers" if name != "num"

@@ -41,6 +41,12 @@ class InferenceAborted(LumenError):
     code = "aborted"
 
 
+class FrontEndError(LumenError, ValueError):
+    """The audio front end's options are invalid or its noise suppressor cannot be loaded."""
+
+    code = "frontend_error"
+
+
 class DiarizationError(LumenError):
     """The speaker encoder's weights cannot be found or loaded."""
 

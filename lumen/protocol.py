@@ -74,6 +74,10 @@ class SessionOptions:
     terms: bool | None = None
     """Mark drug names and clinical conditions on finals (``terms`` field);
     unset: the server's ``terms`` setting."""
+    denoise: bool | None = None
+    """Clean the audio before the VAD and recognition: high-pass, noise
+    suppression (DeepFilterNet 3), automatic gain (docs/frontend.md); unset:
+    the server's ``denoise`` setting."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +129,7 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
         values["language"] = language
     if "keyterms" in query:
         values["keyterms"] = parse_keyterms([k for k in query["keyterms"].split(",") if k.strip()])
-    for name in ("interim_results", "diarize", "terms"):
+    for name in ("interim_results", "diarize", "terms", "denoise"):
         if name in query:
             values[name] = _parse_bool(name, query[name])
     for name in ("num_speakers", "min_speakers", "max_speakers"):

@@ -2,8 +2,8 @@
 
 A :class:`Session` owns the audio pipeline of one WebSocket connection::
 
-    bytes ─► AudioDecoder ─► StreamResampler ─► VadSegmenter ─► StreamingRecognizer ─► events
-                                                              └► LiveSpeakers (diarization) ─► labels
+    bytes ─► AudioDecoder ─► StreamResampler ─► [FrontEnd] ─► VadSegmenter ─► StreamingRecognizer
+                                                               └► LiveSpeakers (diarization) ─► labels
 
 and turns the pipeline's events into protocol messages.  It knows nothing of
 Tornado: the handler gives it a ``send`` and a ``close`` callable.
@@ -21,8 +21,12 @@ otherwise the session is *aborted*: inference in flight stops at whisper's
 next abort check and queued work is dropped, so a vanished client costs
 no further CPU.
 
-Thread-safety: a session lives on the IOLoop thread; only inference runs
-elsewhere (in the engine's executor).
+The front end (``denoise``, :class:`FrontEndLane`) runs in an executor, one
+chunk after another; what follows it (and a ``finalize`` sent meanwhile)
+waits for its chunks, in order.
+
+Thread-safety: a session lives on the IOLoop thread; only inference (in the
+engine's executor) and the front end (in ``frontend_executor``) run elsewhere.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,6 +46,7 @@ from lumen import protocol
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent, keyterm_prompt
 from lumen.audio.decoder import AudioDecoder, RawFormat
+from lumen.audio.frontend import FrontEnd
 from lumen.audio.resampler import StreamResampler
 from lumen.audio.vad import VadOptions, VadSegmenter
 from lumen.auth import Principal
@@ -97,6 +103,96 @@ class SessionServices:
     """The medical term index, loaded on first use; None: no session may ask for terms."""
     store: StoreWorker | None = None
     """The transcript store; None when ``database_url`` is ``none``."""
+    frontend_executor: Executor | None = None
+    """Where the sessions' front ends (``denoise``) run; None: the loop's default executor."""
+
+
+class FrontEndLane:
+    """Runs one session's :class:`FrontEnd` off the IOLoop, one chunk at a time.
+
+    Chunks and actions (callables) are queued in order; each chunk is cleaned
+    in ``executor`` and its output handed to ``deliver`` on the loop, and an
+    action runs once every chunk queued before it has been delivered.  A
+    failure is reported to ``on_failure`` once; later input is dropped.
+    """
+
+    def __init__(self, executor: Executor | None, deliver: Callable[[np.ndarray], None],
+                 on_failure: Callable[[BaseException], None]) -> None:
+        self._executor = executor
+        self._deliver = deliver
+        self._on_failure = on_failure
+        self._front: FrontEnd | None = None  # made in the executor: loading the model takes ~0.4 s
+        self._items: deque[np.ndarray | Callable[[], object]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._failed = False
+        self._finished = False
+        self.queued_samples = 0
+        """16 kHz samples waiting for the front end (counts towards the session's lag)."""
+
+    def push(self, audio: np.ndarray) -> None:
+        self.queued_samples += audio.size
+        self._enqueue(audio)
+
+    def then(self, action: Callable[[], object]) -> None:
+        """Run ``action`` after every chunk queued so far has been delivered."""
+        self._enqueue(action)
+
+    def _enqueue(self, item: np.ndarray | Callable[[], object]) -> None:
+        if self._failed:
+            return
+        self._items.append(item)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def _process(self, audio: np.ndarray) -> np.ndarray:
+        if self._front is None:
+            self._front = FrontEnd()
+        return self._front.process(audio)
+
+    def _flush(self) -> np.ndarray:
+        return self._front.flush() if self._front is not None else np.zeros(0, dtype=np.float32)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._items and not self._failed:
+            item = self._items.popleft()
+            if callable(item):
+                item()
+                continue
+            try:
+                out = await loop.run_in_executor(self._executor, self._process, item)
+            except Exception as exc:
+                self._fail(exc)
+                return
+            self.queued_samples -= item.size
+            self._deliver(out)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failed = True
+        self._items.clear()
+        log.error("audio front end failed: %s", exc)
+        self._on_failure(exc)
+
+    async def finish(self) -> None:
+        """Deliver everything queued, then the front end's held-back tail."""
+        while self._task is not None and not self._task.done():
+            await self._task
+        if self._failed or self._finished:
+            return
+        self._finished = True
+        try:
+            tail = await asyncio.get_running_loop().run_in_executor(self._executor, self._flush)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        self._deliver(tail)
+
+    def cancel(self) -> None:
+        """Drop queued input (a chunk being cleaned finishes in the executor, unused)."""
+        self._failed = True
+        self._items.clear()
+        if self._task is not None:
+            self._task.cancel()
 
 
 class Session:
@@ -128,6 +224,9 @@ class Session:
         self._decoded_samples = 0
         self._vad = VadSegmenter(VadOptions(aggressiveness=self._settings.vad_aggressiveness,
                                             endpoint_silence=self._settings.endpoint_silence))
+        wants_denoise = options.denoise if options.denoise is not None else self._settings.denoise
+        self._frontend = (FrontEndLane(services.frontend_executor, self._feed_clean, self._on_frontend_failure)
+                          if wants_denoise else None)
         self._speakers: LiveSpeakers | None = None
         if options.diarize and services.diarizer is not None:
             self._speakers = LiveSpeakers(services.diarizer,
@@ -161,6 +260,7 @@ class Session:
         config = self.options.to_dict()
         config["diarize"] = self._speakers is not None
         config["terms"] = self._vocabulary is not None
+        config["denoise"] = self._frontend is not None
         resume = self._recorder.resume_point if self._recorder is not None else None
         resumed_from = None if resume is None else {
             "audio_offset": protocol.t(resume.audio_offset), "next_segment_id": resume.next_segment_id,
@@ -212,7 +312,8 @@ class Session:
         except AudioFormatError as exc:
             self.end(exc)
             return
-        if self._recognizer.overloaded:
+        frontend_lag = self._frontend.queued_samples / TARGET_RATE if self._frontend is not None else 0.0
+        if self._recognizer.overloaded or frontend_lag > self._settings.max_lag:
             self.end(SessionPolicyError(
                 "overloaded", f"transcription is more than {self._settings.max_lag:.0f} s behind "
                 "the audio; the server is overloaded", protocol.CLOSE_OVERLOADED))
@@ -233,7 +334,10 @@ class Session:
             self._recognizer.set_prompt(keyterm_prompt(message.keyterms))
             log.info("keyterms now %d", len(message.keyterms), extra={"session_id": self.id})
         elif kind == "finalize":
-            self._recognizer.finalize(speech_continues=self._vad.in_speech)
+            if self._frontend is not None:  # after the audio the front end still holds
+                self._frontend.then(lambda: self._recognizer.finalize(speech_continues=self._vad.in_speech))
+            else:
+                self._recognizer.finalize(speech_continues=self._vad.in_speech)
         elif kind == "end":
             self.end(None, reason="client_end")
 
@@ -253,6 +357,14 @@ class Session:
         self._feed16k(self._resampler.process(pcm))
 
     def _feed16k(self, audio: np.ndarray) -> None:
+        if self._frontend is not None:
+            if audio.size:
+                self._frontend.push(audio)
+        else:
+            self._feed_clean(audio)
+
+    def _feed_clean(self, audio: np.ndarray) -> None:
+        """16 kHz audio after the front end (if any): to the VAD, recognizer, diarizer."""
         if audio.size:
             events = self._vad.feed(audio)
             self._recognizer.push(audio, events)
@@ -293,6 +405,9 @@ class Session:
     def _on_recognizer_failure(self, exc: BaseException) -> None:
         self.end(LumenError(f"transcription failed: {exc}"))
 
+    def _on_frontend_failure(self, exc: BaseException) -> None:
+        self.end(exc if isinstance(exc, LumenError) else LumenError(f"audio front end failed: {exc}"))
+
     # -- ending ---------------------------------------------------------------
     @property
     def audio_seconds(self) -> float:
@@ -315,6 +430,8 @@ class Session:
 
     async def _abort(self, reason: str) -> None:
         self._cancel_timers()
+        if self._frontend is not None:
+            self._frontend.cancel()
         await self._recognizer.abort()
         if self._speakers is not None:
             self._speakers.cancel()
@@ -326,10 +443,12 @@ class Session:
         self._cancel_timers()
         try:
             if not isinstance(error, AudioFormatError):
-                self._flush_input()
+                await self._flush_input()
+            await self._finish_frontend()  # audio accepted before bad audio is still transcribed
             await self._recognizer.finish()
         except AudioFormatError as exc:
             error = error or exc
+            await self._finish_frontend()
             await self._recognizer.finish()
         except Exception as exc:  # the recognizer already reported it
             log.debug("recognizer ended with %r", exc, extra={"session_id": self.id})
@@ -357,15 +476,20 @@ class Session:
                  self._recognizer.segments, extra={"session_id": self.id})
         self.ended.set()
 
-    def _flush_input(self) -> None:
-        """Push out what the decoder and resampler still hold; close open speech."""
+    async def _flush_input(self) -> None:
+        """Push out what the decoder, resampler and front end still hold; close open speech."""
         self._push(self._decoder.finish())
         if self._resampler is not None:
             self._feed16k(self._resampler.flush())
+        await self._finish_frontend()
         events = self._vad.flush()
         self._recognizer.push(np.zeros(0, dtype=np.float32), events)
         if self._speakers is not None:
             self._speakers.flush(events)
+
+    async def _finish_frontend(self) -> None:
+        if self._frontend is not None:
+            await self._frontend.finish()
 
     def _send(self, message: str) -> None:
         if self._connected:

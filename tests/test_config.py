@@ -14,6 +14,7 @@ def test_defaults():
     settings = load_settings(environ={})
     assert (settings.host, settings.port, settings.model) == ("0.0.0.0", 8000, "tiny.en")
     assert not settings.has_jwt_key
+    assert (settings.denoise, settings.denoise_workers) == (False, 1)
 
 
 def test_precedence_file_env_flags(tmp_path):
@@ -43,6 +44,8 @@ def test_env_types_and_config_env_var(tmp_path):
     ({"LUMEN_VAD_AGGRESSIVENESS": "7"}, "vad_aggressiveness"),
     ({"LUMEN_MAX_SEGMENT": "40"}, "max_segment"),
     ({"LUMEN_CONTEXTS": "0"}, "contexts"),
+    ({"LUMEN_DENOISE": "maybe"}, "cannot read"),
+    ({"LUMEN_DENOISE_WORKERS": "0"}, "denoise_workers"),
 ])
 def test_invalid_values(environ, message):
     with pytest.raises(ConfigError, match=message):

@@ -18,6 +18,10 @@ def test_defaults_and_values():
     assert (options.sample_rate, options.encoding, options.channels, options.language,
             options.interim_results, options.diarize) == (44100, "pcm_f32le", 2, "en", False, False)
 
+    assert protocol.SessionOptions().denoise is None  # unset: the server's setting
+    assert protocol.parse_session_options({"denoise": "true"}).denoise is True
+    assert protocol.parse_session_options({"denoise": "off"}).to_dict()["denoise"] is False
+
 
 @pytest.mark.parametrize("query,message", [
     ({"sample_rate": "0"}, "sample_rate"),
@@ -27,6 +31,7 @@ def test_defaults_and_values():
     ({"encoding": "mp3"}, "encoding"),
     ({"language": "english!"}, "language"),
     ({"interim_results": "perhaps"}, "interim_results"),
+    ({"denoise": "maybe"}, "denoise must be true or false"),
     ({"sampel_rate": "16000"}, "unknown query parameter"),
 ])
 def test_bad_options(query, message):

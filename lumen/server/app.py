@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
@@ -11,6 +12,7 @@ from tornado.web import Application, RequestHandler
 
 from lumen.asr.engine import WhisperEngine
 from lumen.asr.models import resolve_model
+from lumen.audio.frontend import FrontEnd
 from lumen.auth import TokenVerifier
 from lumen.config import Settings
 from lumen.diarization import Diarizer
@@ -69,8 +71,12 @@ def build_context(settings: Settings, engine: WhisperEngine | None = None,
         vocabulary.get()  # most sessions will want it: load it now, in its thread
     location = parse_database_url(settings.database_url)
     store = StoreWorker(location) if location is not None else None
+    if settings.denoise:
+        FrontEnd().close()  # a missing or broken noise suppressor stops the server now
+    frontend_executor = ThreadPoolExecutor(settings.denoise_workers, thread_name_prefix="lumen-frontend")
     services = SessionServices(settings=settings, engine=metered, model_name=model_name,
-                               diarizer=diarizer, vocabulary=vocabulary, store=store)
+                               diarizer=diarizer, vocabulary=vocabulary, store=store,
+                               frontend_executor=frontend_executor)
     return ServerContext(verifier=verifier, session_services=services, limits=limits, metrics=metrics)
 
 

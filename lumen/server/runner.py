@@ -119,6 +119,8 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     while context.sessions and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     context.session_services.engine.close()
+    if context.session_services.frontend_executor is not None:
+        context.session_services.frontend_executor.shutdown(wait=False)
     if context.session_services.store is not None:
         context.session_services.store.close()
     return 0

@@ -210,6 +210,7 @@ async function start(event) {
     encoding: "pcm_s16le",
     interim_results: String($("interim").checked),
     diarize: String($("diarize").checked),
+    ...($("denoise").checked ? { denoise: "true" } : {}),  // unchecked: the server's default
     ...($("language").value.trim() ? { language: $("language").value.trim() } : {}),
     token,
   }).toString();
