@@ -1,4 +1,4 @@
-"""The session's off-loop front end (``FrontEndLane`` in lumen/session.py): order, actions, tail."""
+"""The session's off-loop front end (lumen/audio/frontend_lane.py): order, actions, tail."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from lumen.audio.frontend import clean
 from lumen.errors import FrontEndError
-from lumen.session import FrontEndLane
+from lumen.audio.frontend_lane import FrontEndLane
 
 
 def test_lane_keeps_order_runs_actions_in_place_and_delivers_the_tail(testdata):
