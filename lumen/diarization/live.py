@@ -10,7 +10,9 @@ answers three questions for the session:
   boundary);
 * :meth:`label` — the speaker of a time range (a final's or a partial's);
 * :meth:`corrections` — finals already sent whose speaker a later
-  re-clustering changed, for ``speakers.updated``.
+  re-clustering changed, or that went out before their audio had a speaker
+  (the first finals of a session, before the first clustering), for
+  ``speakers.updated``.
 
 Thread-safety: everything here runs on the IOLoop; the diarizer's update
 runs in its pool.
@@ -50,6 +52,9 @@ class LiveSpeakers:
         self._update: asyncio.Future[list[LabelChange]] | None = None
         self._pending = False
         self._sent: OrderedDict[int, tuple[float, float, str | None]] = OrderedDict()
+        # Finals whose label changed between labelling and sending (an update
+        # finished while the final was being stored): checked at the next call.
+        self._stale: set[int] = set()
 
     # -- audio in -------------------------------------------------------------
     def feed(self, audio: np.ndarray, events: Sequence[VadEvent]) -> None:
@@ -75,8 +80,9 @@ class LiveSpeakers:
         if future.exception() is not None:
             log.error("diarization update failed: %r", future.exception())
             return
-        if future.result():
-            self._on_changes(future.result())
+        # Even without changes: the first labelling reports none (there was
+        # nothing to change), yet finals sent unlabelled before it now have a speaker.
+        self._on_changes(future.result())
         if self._pending:
             self._schedule()
 
@@ -120,14 +126,19 @@ class LiveSpeakers:
     def sent(self, segment_id: int, start: float, end: float, speaker: str | None) -> None:
         """Remember a final as sent, for later corrections."""
         self._sent[segment_id] = (start, end, speaker)
+        if self._session.speaker(start, end) != speaker:
+            self._stale.add(segment_id)
         while len(self._sent) > MAX_REMEMBERED_FINALS:
             self._sent.popitem(last=False)
 
     def corrections(self, changes: list[LabelChange]) -> list[dict[str, object]]:
-        """``speakers.updated`` entries for sent finals whose speaker is now different."""
+        """``speakers.updated`` entries for sent finals whose speaker is now different:
+        those ``changes`` touch, those sent without a speaker, and stale ones."""
         updated = []
+        stale, self._stale = self._stale, set()
         for segment_id, (start, end, speaker) in self._sent.items():
-            if not any(c.start < end and start < c.end for c in changes):
+            if (speaker is not None and segment_id not in stale
+                    and not any(c.start < end and start < c.end for c in changes)):
                 continue
             now = self._session.speaker(start, end)
             if now is not None and now != speaker:

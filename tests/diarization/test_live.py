@@ -1,0 +1,72 @@
+"""LiveSpeakers: corrections for finals sent before their audio had a speaker, or with a stale one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from lumen.audio.vad import VadSegmenter
+from lumen.diarization import Diarizer, SpeakerEmbedder
+from lumen.diarization.live import LiveSpeakers
+from lumen.diarization.options import DiarizationOptions
+from lumen.diarization.tracker import LabelChange
+
+from diarization_support import SAMPLE_RATE
+
+
+def test_finals_sent_before_the_first_labelling_are_named_by_it(embedder: SpeakerEmbedder,
+                                                                 sample: np.ndarray) -> None:
+    """Regression (CI): the first labelling reports no *changes* (nothing was named
+    before), so a final sent unlabelled then was never named."""
+    async def run() -> tuple[str | None, list[list[dict[str, object]]]]:
+        service = Diarizer(DiarizationOptions(), max_workers=1, embedder=embedder)
+        reports: list[list[dict[str, object]]] = []
+
+        def on_changes(changes: list[LabelChange]) -> None:
+            reports.append(live.corrections(changes))
+
+        live = LiveSpeakers(service, service.session(), on_changes)
+        vad = VadSegmenter()
+        try:
+            first = sample[:3 * SAMPLE_RATE]  # "Hey," at 2.3-2.9 s: too little speech for a window yet
+            live.feed(first, vad.feed(first))
+            before = live.label(2.3, 2.9)
+            live.sent(0, 2.3, 2.9, before)  # the final goes out unlabelled
+            for second in range(3, 12):
+                chunk = sample[second * SAMPLE_RATE:(second + 1) * SAMPLE_RATE]
+                live.feed(chunk, vad.feed(chunk))
+                await asyncio.sleep(0.3)
+            while live._update is not None:  # until the updates scheduled have run
+                await asyncio.sleep(0.05)
+            return before, reports
+        finally:
+            service.close()
+
+    before, reports = asyncio.run(run())
+    assert before is None
+    named = [entry for report in reports for entry in report if entry["segment_id"] == 0]
+    assert len(named) == 1 and named[0]["speaker"] in ("S1", "S2"), reports
+
+
+def test_a_label_that_changed_while_the_final_was_stored_is_corrected(embedder: SpeakerEmbedder,
+                                                                        sample: np.ndarray) -> None:
+    async def run() -> tuple[str, list[dict[str, object]]]:
+        service = Diarizer(DiarizationOptions(), max_workers=1, embedder=embedder)
+        live = LiveSpeakers(service, service.session(), lambda changes: None)
+        vad = VadSegmenter()
+        try:
+            audio = sample[:10 * SAMPLE_RATE]
+            live.feed(audio, vad.feed(audio))
+            while live._update is not None:
+                await asyncio.sleep(0.05)
+            now = live.label(7.0, 8.0)
+            assert now is not None
+            stale = "S2" if now == "S1" else "S1"
+            live.sent(5, 7.0, 8.0, stale)  # labelled before an update that finished meanwhile
+            return now, live.corrections([])  # the next update's call, with no changes of its own
+        finally:
+            service.close()
+
+    now, corrections = asyncio.run(run())
+    assert corrections == [{"segment_id": 5, "speaker": now}]
