@@ -354,11 +354,12 @@ class Session:
     async def _end(self, error: LumenError | None, reason: str) -> None:
         self._cancel_timers()
         try:
-            if not isinstance(error, AudioFormatError):
-                await self._flush_input()
-            await self._finish_frontend()  # audio accepted before bad audio is still transcribed
+            if isinstance(error, AudioFormatError):
+                await self._finish_frontend()  # audio accepted before bad audio is still transcribed
+            else:
+                await self._flush_input()  # (the front end's tail included)
             await self._recognizer.finish()
-        except AudioFormatError as exc:
+        except AudioFormatError as exc:  # the decoder's held-back tail was bad
             error = error or exc
             await self._finish_frontend()
             await self._recognizer.finish()
