@@ -86,7 +86,8 @@ class Settings:
     max_segment: float = _doc(
         "Longest utterance in seconds before a final is forced at a word boundary.", 12.0)
     partial_interval: float = _doc(
-        "Seconds of new speech between two partial results.", 1.0)
+        "Seconds of new speech between two hypotheses (partial results, and the "
+        "checks that commit words early).", 1.0)
     denoise: bool = _doc(
         "Default of the session option `denoise`: clean the audio before the VAD and "
         "recognition (high-pass, DeepFilterNet 3 noise suppression, AGC; docs/frontend.md). "

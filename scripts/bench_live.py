@@ -8,6 +8,9 @@ Each of the N streams plays every file once, as one session per file.
 
 * final latency p50/p95 — from the moment the last audio sample of a segment
   (its ``end``) was sent to the arrival of its final;
+* word latency p50/p95 — the same for every word of every final (from the
+  moment its last sample was sent): how long a word said stays unfinal, which
+  does not depend on how the words are grouped into finals;
 * partial cadence — median seconds between consecutive partials of a segment;
 * streaming WER, and one-shot WER of the same files (bare whisper.cpp);
 * server CPU seconds per audio second (RTF), CPU %, peak RSS;
@@ -61,6 +64,7 @@ def reference_text(name: str) -> str:
 @dataclass
 class SessionResult:
     latencies: list[float] = field(default_factory=list)
+    word_latencies: list[float] = field(default_factory=list)
     cadences: list[float] = field(default_factory=list)
     text: str = ""
     audio_seconds: float = 0.0
@@ -88,6 +92,10 @@ async def run_session(url: str, name: str) -> SessionResult:
         result.sent_seconds = (len(data) - header) / rate
         await client.end()
 
+    def sent_by(audio_time: float) -> float | None:
+        """Wall time at which the audio up to ``audio_time`` had been sent."""
+        return next((t for covered, t in sent_at if covered >= audio_time), None)
+
     sender = asyncio.ensure_future(send())
     last_partial: dict[int, float] = {}
     finals: list[str] = []
@@ -99,9 +107,11 @@ async def run_session(url: str, name: str) -> SessionResult:
             last_partial[event.segment_id] = now
         elif isinstance(event, Transcript) and event.text:
             finals.append(event.text)
-            sent = next((t for covered, t in sent_at if covered >= event.end), None)
+            sent = sent_by(event.end)
             if sent is not None:
                 result.latencies.append(now - sent)
+            result.word_latencies.extend(now - t for t in map(sent_by, (w.end for w in event.words))
+                                         if t is not None)
         elif isinstance(event, SessionEnded):
             result.audio_seconds = event.audio_seconds
         elif isinstance(event, ServerError):
@@ -179,6 +189,7 @@ def main() -> int:
             wall = time.monotonic() - wall0
             cpu1, rss = proc_stats(server.pid)
             latencies = [x for _, r in results for x in r.latencies]
+            word_latencies = [x for _, r in results for x in r.word_latencies]
             cadences = [x for _, r in results for x in r.cadences]
             audio = sum(r.audio_seconds for _, r in results)
             by_file: dict[str, list[float]] = {}
@@ -192,6 +203,7 @@ def main() -> int:
             p50_per_file = " / ".join(f"{percentile(latency_by_file[f], 50):.2f}" for f in files)
             same_files_wer = statistics.mean(one_shot[name] for name, _ in results)
             rows.append((n, percentile(latencies, 50), p50_per_file, percentile(latencies, 95),
+                         percentile(word_latencies, 50), percentile(word_latencies, 95),
                          statistics.median(cadences) if cadences else float("nan"),
                          stream_wer, per_file, same_files_wer, (cpu1 - cpu0) / audio,
                          100 * (cpu1 - cpu0) / wall, rss / 2**20))
@@ -201,13 +213,14 @@ def main() -> int:
     print(f"bare whisper.cpp one-shot: {bare_seconds:.2f} s for {bare_audio:.1f} s of audio "
           f"(RTF {bare_seconds / bare_audio:.3f}); one-shot WER "
           + ", ".join(f"{f} {w:.3f}" for f, w in one_shot.items()) + "\n")
-    header = ("sessions", "final p50 s", "p50 per file", "final p95 s", "partial every s", "stream WER",
+    header = ("sessions", "final p50 s", "p50 per file", "final p95 s", "word p50 s", "word p95 s",
+              "partial every s", "stream WER",
               "per file (" + " / ".join(files) + ")",
               "one-shot WER", "server RTF", "vs bare", "CPU %", "RSS MiB")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
-    for n, p50, p50_per_file, p95, cadence, swer, per_file, owr, rtf, cpu, rss in rows:
-        print(f"{n} | {p50:.3f} | {p50_per_file} | {p95:.3f} | {cadence:.2f} | {swer:.3f} | {per_file} | {owr:.3f} | "
+    for n, p50, p50_per_file, p95, w50, w95, cadence, swer, per_file, owr, rtf, cpu, rss in rows:
+        print(f"{n} | {p50:.3f} | {p50_per_file} | {p95:.3f} | {w50:.2f} | {w95:.2f} | {cadence:.2f} | {swer:.3f} | {per_file} | {owr:.3f} | "
               f"{rtf:.3f} | {rtf / (bare_seconds / bare_audio):.2f}x | {cpu:.0f} | {rss:.0f}")
     return 0
 

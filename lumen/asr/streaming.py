@@ -12,10 +12,15 @@ ring buffer, asks the engine for hypotheses and turns them into events:
   (``pause_silence``, equal to ``tail``): that window is exactly the one the
   final would decode, so when the end follows at the same sample the final
   is already there; when speech resumes, the hypothesis serves as a partial;
-* an **early final** once an utterance is ``commit_window`` long: the words
-  that two consecutive hypotheses agree on (LocalAgreement-2) and that end
-  clear of the window's edge are committed, so a final never cuts a word; the
-  rest of the utterance carries on as the next segment;
+* an **early final** inside an utterance: the words that two consecutive
+  hypotheses agree on (LocalAgreement-2) and that end clear of the window's
+  edge are committed.  The audio stays in the window, so later hypotheses
+  still hear the committed words and decode the rest with that context;
+  their words are aligned to the committed ones (text first, then time) and
+  only the words after them are new;
+* the window is **trimmed** once it is ``trim_window`` long: it then starts
+  between two committed words, ``keep_context`` seconds before the last
+  committed one, so whisper never starts inside an uncommitted word;
 * a **forced final** when a window reaches ``max_segment`` (whisper sees at
   most that much audio at once): its words clear of the edge are committed,
   agreed or not.
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import difflib
 import logging
 import re
 import threading
@@ -68,13 +74,26 @@ class StreamingOptions:
     """Seconds of new audio in an utterance between two partials."""
     max_segment: float = 12.0
     """Utterance length in seconds that forces a final at a word boundary."""
-    commit_window: float = 6.0
-    """From this utterance length on, words two consecutive hypotheses agree on
-    (LocalAgreement-2) become finals without waiting for a pause; this keeps
-    the re-decoded window, and so the cost of each partial, bounded."""
-    edge_margin: float = 1.0
+    trim_window: float = 10.0
+    """Window length (seconds) from which the window is trimmed to the
+    committed words' last ``keep_context`` seconds; this keeps the cost of
+    each hypothesis bounded."""
+    keep_context: float = 2.0
+    """Seconds of committed speech a trimmed window keeps before the
+    uncommitted words (whisper hears a word better with its neighbours)."""
+    commit_after: float = 3.0
+    """Window length (seconds) before words are committed early.  Hypotheses
+    are decoded without temperature fallback, and tiny.en hears a short
+    window worst; a short utterance is better finalized whole at its pause."""
+    agreement: int = 2
+    """Consecutive hypotheses that must agree on a word to commit it early
+    (LocalAgreement-n; at least 2)."""
+    edge_margin: float = 0.5
     """Words ending closer than this to the window's end may be cut off, so
-    they are never committed."""
+    they are never committed early."""
+    align_slack: float = 0.5
+    """Hypothesis words starting up to this long after the committed words'
+    end are searched for them (whisper's word times are rough)."""
     cut_search: float = 0.15
     """Seconds around a word boundary searched for the quietest point to cut at."""
     pre_roll: float = 0.3
@@ -114,6 +133,7 @@ class _Job:
     end: int
     is_final: bool
     speculative: bool = False  # a partial decoded as the final would be
+    cut_short: bool = False  # closed by finalize(), maybe mid-word: decoded with a silent tail
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future(), repr=False)
 
@@ -145,6 +165,33 @@ def agreed_prefix(previous: list[Word], current: list[Word]) -> int:
     return n
 
 
+def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float) -> int:
+    """How many leading words of ``hypothesis`` say the ``committed`` words again.
+
+    A window may begin with words already committed.  They are matched by text
+    (loosely, as :func:`agreed_prefix` compares) among the hypothesis's words
+    that start before the committed words end plus ``slack`` (whisper's word
+    times are rough); committed words whisper wrote differently this time are
+    matched by time instead: hypothesis words centred before the committed end.
+    """
+    if not committed or not hypothesis:
+        return 0
+    committed_end = committed[-1].end
+    near = [_norm(w.text) for w in hypothesis if w.start < committed_end + slack]
+    said = [_norm(w.text) for w in committed]
+    blocks = [b for b in difflib.SequenceMatcher(None, said, near, autojunk=False).get_matching_blocks()
+              if b.size]
+    skip, unmatched = 0, len(said)
+    if blocks:
+        skip = blocks[-1].b + blocks[-1].size
+        unmatched = len(said) - blocks[-1].a - blocks[-1].size
+    while unmatched and skip < len(hypothesis) and \
+            (hypothesis[skip].start + hypothesis[skip].end) / 2 < committed_end:
+        skip += 1
+        unmatched -= 1
+    return skip
+
+
 class StreamingRecognizer:
     """Turns one session's audio into :class:`TranscriptEvent` s (see module doc)."""
 
@@ -167,7 +214,11 @@ class StreamingRecognizer:
         self._committed = 0          # samples before this are finalized or discarded
         self._utt_start: int | None = None
         self._last_partial_end = 0   # audio end of the last partial's window
-        self._previous_words: list[Word] = []
+        # The new (uncommitted) words of the last ``agreement - 1`` hypotheses.
+        self._history: list[list[Word]] = []
+        # Committed words still inside the window of the oldest pending audio
+        # (the first queued final's, else the open utterance's).
+        self._anchor: list[Word] = []
         self._pause_end: int | None = None  # window end of a final due if the pause lasts
         # (start, end, result) of the last speculative decode, reused by a final of that window
         self._speculation: tuple[int, int, Transcription] | None = None
@@ -180,6 +231,7 @@ class StreamingRecognizer:
         # (language, probability) detected in the current utterance: its partials reuse it
         self._utt_language: tuple[str, float] | None = None
         self._wake = asyncio.Event()
+        self._working = False  # a job is being executed
         self._abort = threading.Event()
         self._closing = False
         self._failure: BaseException | None = None  # the worker died of this: no more work
@@ -198,6 +250,11 @@ class StreamingRecognizer:
         if self._utt_start is not None:
             pending.append(self._utt_start)
         return (self._received - min(pending)) / SAMPLE_RATE if pending else 0.0
+
+    @property
+    def idle(self) -> bool:
+        """Nothing runs or is due until more audio comes (evaluations wait for this)."""
+        return not self._working and not self._wake.is_set()
 
     @property
     def overloaded(self) -> bool:
@@ -234,8 +291,12 @@ class StreamingRecognizer:
         if self._failure is not None:
             future.set_result(None)  # finish() reports the failure; nothing would run a job
             return future
-        if self._close_utterance(self._received) is not None and speech_continues:
+        closed = self._close_utterance(self._received)
+        if closed is not None:
+            closed.cut_short = True
+        if closed is not None and speech_continues:
             self._utt_start = self._last_partial_end = self._received
+            # (the anchor stays with the closed utterance's queued final)
         self._wake.set()
         if self._jobs:
             return asyncio.shield(self._jobs[-1].done)
@@ -317,8 +378,8 @@ class StreamingRecognizer:
             if end - self._utt_start >= MIN_WINDOW:  # (an early commit may have passed it)
                 return _Job(self._utt_start, end, is_final=False, speculative=True)
         new_audio = self._received - self._last_partial_end
-        # Without interim results, hypotheses are still needed for early commits.
-        wanted = self.options.interim_results or length >= self.options.commit_window * SAMPLE_RATE
+        # Without interim results, hypotheses are still needed to keep long windows committed.
+        wanted = self.options.interim_results or length >= self.options.trim_window * SAMPLE_RATE
         if wanted and new_audio >= self.options.partial_interval * SAMPLE_RATE:
             return _Job(self._utt_start, self._received, is_final=False)
         return None
@@ -333,7 +394,11 @@ class StreamingRecognizer:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                await self._execute(job)
+                self._working = True
+                try:
+                    await self._execute(job)
+                finally:
+                    self._working = False
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # reported to the session, which closes with 1011
@@ -352,15 +417,14 @@ class StreamingRecognizer:
         A window holds at most ``max_segment`` seconds.  When a job has more
         audio than that (a long utterance, or audio sent faster than real time)
         the window is *forced*: its stable words become a final and the job
-        goes on from the cut.  An open utterance's hypothesis also commits
-        words early, once it is ``commit_window`` long and two hypotheses agree.
+        goes on from the cut.  An open utterance's hypothesis also commits the
+        words two hypotheses agree on (see the module doc).
         """
         max_length = int(self.options.max_segment * SAMPLE_RATE)
         end = min(job.end, job.start + max_length)
         if job.is_final and end - job.start < MIN_WINDOW:
             # Early commits already took all of it.
-            self._jobs.pop(0)
-            self._discard_until(job.end)
+            self._end_utterance(job)
             await self._finish_segment(job, [], None)
             job.done.set_result(None)
             return
@@ -372,34 +436,52 @@ class StreamingRecognizer:
                 # Partials keep the utterance's language (no flip-flopping on a few
                 # more words); finals detect again, over their whole window.
                 decode = dataclasses.replace(decode, language=self._utt_language[0])
-            result = await self.engine.run(self._audio(job.start, end), decode, abort=self._abort)
+            audio = self._audio(job.start, end)
+            if job.cut_short and end == job.end:
+                # whisper drops the last words of audio that stops mid-speech;
+                # with a short silence after them it hears the utterance end.
+                audio = np.concatenate([audio, np.zeros(int(self.options.tail * SAMPLE_RATE), np.float32)])
+            result = await self.engine.run(audio, decode, abort=self._abort)
             if result.language_probability is not None and end - job.start >= MIN_DETECT:
                 self._utt_language = (result.language, result.language_probability)
         if job.speculative:
             self._speculation = (job.start, end, result)
             if self._jobs and self._jobs[0].start == job.start and self._jobs[0].end == end:
                 return  # the utterance ended as foreseen: its final, next, reuses this
-        words = self._place(result.words, job.start / SAMPLE_RATE)
+        words = self._new_words(result.words, job.start / SAMPLE_RATE)
         if job.is_final and not forced:
-            self._jobs.pop(0)
-            self._discard_until(job.end)
+            self._end_utterance(job)
             await self._finish_segment(job, words, result)
             job.done.set_result(None)
             return
-        agreed = agreed_prefix(self._previous_words, words)
+        history = self._history
+        agreed = (min(agreed_prefix(h, words) for h in history)
+                  if len(history) >= self.options.agreement - 1 else 0)
         if not job.is_final:
             self._last_partial_end = end
-            self._previous_words = words
+            history = self._history = [*history, words][-(self.options.agreement - 1):]
         stable = self._stable(words[:agreed], end)
+        if end - job.start < self.options.commit_after * SAMPLE_RATE:
+            stable = []  # a short utterance: its final, at the pause, decodes it best
         if forced:
             # The window is full: this long-context hypothesis is the best there will be.
             stable = self._stable(words, end) or words
-        elif job.end - job.start < self.options.commit_window * SAMPLE_RATE:
-            stable = []
-        if forced or stable:
-            await self._commit(job, end, words, len(stable), result)
-        elif words:
-            await self._send_partial(job, words, result, end)
+        rest = words[len(stable):]
+        if stable:
+            await self._commit(job, end, stable, result)
+            # The hypotheses agreed on what was committed; a forced commit starts afresh.
+            self._history = [h[len(stable):] for h in history] if not forced else [rest]
+        if forced or end - job.start >= self.options.trim_window * SAMPLE_RATE:
+            self._trim(job, end, rest, forced)
+        if rest and not job.is_final:
+            await self._send_partial(job, rest, result, end)
+
+    def _end_utterance(self, job: _Job) -> None:
+        """A final job is done: its window and the committed words in it go."""
+        self._jobs.pop(0)
+        self._discard_until(job.end)
+        self._anchor = []
+        self._history = []
 
     def _speculated(self, start: int, end: int) -> Transcription | None:
         """The speculative decode of exactly this window, if there was one."""
@@ -413,8 +495,13 @@ class StreamingRecognizer:
             self._partial_sent = True
             await self._deliver(self._event(job, words, result, is_final=False, end=end))
 
-    def _place(self, words: list[Word], offset: float) -> list[Word]:
-        """Words in session time, never before the end of the last final.
+    def _new_words(self, words: list[Word], offset: float) -> list[Word]:
+        """A hypothesis's words after the committed ones (:attr:`_anchor`), in session time."""
+        placed = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in words]
+        return self._place(placed[repeated_prefix(self._anchor, placed, self.options.align_slack):])
+
+    def _place(self, words: list[Word]) -> list[Word]:
+        """Words never before the end of the last final, times monotonic.
 
         whisper's word times are estimates; a window that starts where the last
         final ended may place its first word a little earlier.  Clamping keeps
@@ -423,8 +510,8 @@ class StreamingRecognizer:
         placed = []
         floor = self._final_end
         for w in words:
-            start = max(w.start + offset, floor)
-            end = max(w.end + offset, start)
+            start = max(w.start, floor)
+            end = max(w.end, start)
             placed.append(Word(w.text, start, end, w.probability))
             floor = start
         return placed
@@ -455,16 +542,36 @@ class StreamingRecognizer:
             n += 1
         return words[:n]
 
-    async def _commit(self, job: _Job, end: int, words: list[Word], n: int,
-                      result: Transcription) -> None:
-        """Final for ``words[:n]``; the speech goes on from between word n-1 and word n."""
-        committed, rest = words[:n], words[n:]
-        if rest and committed:
-            cut = self._quietest(committed[-1].end, rest[0].start, job.start, end)
-        elif rest:
-            cut = int(rest[0].start * SAMPLE_RATE)
+    async def _commit(self, job: _Job, end: int, words: list[Word], result: Transcription) -> None:
+        """A final for ``words``; they stay in the window as its anchor."""
+        self._anchor = [*self._anchor, *words]
+        await self._finish_segment(job, words, result, end)
+
+    def _trim(self, job: _Job, end: int, rest: list[Word], forced: bool) -> None:
+        """Start the window later: between two committed words ``keep_context``
+        before the anchor's end or, when forced and there is no such gap,
+        just after the anchor (the window must move on)."""
+        anchor = self._anchor
+        if not anchor:
+            if forced:  # nothing to keep: move on past this window
+                self._move_start(job, end, end)
+            return
+        keep_from = anchor[-1].end - self.options.keep_context
+        i = next((i for i, w in enumerate(anchor) if w.start >= keep_from), len(anchor))
+        if i > 0:
+            cut = self._quietest(anchor[i - 1].end, anchor[i].start if i < len(anchor) else
+                                 (rest[0].start if rest else end / SAMPLE_RATE), job.start, end)
+        elif forced:
+            i = len(anchor)
+            cut = (self._quietest(anchor[-1].end, rest[0].start, job.start, end) if rest
+                   else int(anchor[-1].end * SAMPLE_RATE))
         else:
-            cut = end
+            return
+        self._anchor = anchor[i:]
+        self._move_start(job, cut, end)
+
+    def _move_start(self, job: _Job, cut: int, end: int) -> None:
+        """The window of ``job`` (and of the utterance or final it stands for) starts at ``cut``."""
         cut = max(job.start + 1, min(cut, end))
         if job.is_final:
             job.start = cut  # a queued final: the rest of it is recognised next
@@ -475,12 +582,9 @@ class StreamingRecognizer:
             if closed is not None:
                 closed.start = min(cut, closed.end)
             elif self._utt_start == job.start:
-                self._utt_start = self._last_partial_end = cut
+                self._utt_start = cut
+                self._last_partial_end = max(self._last_partial_end, cut)
         self._discard_until(cut)
-        await self._finish_segment(job, committed, result, end)
-        if rest and not job.is_final:
-            self._previous_words = rest
-            await self._send_partial(job, rest, result, end)
 
     async def _finish_segment(self, job: _Job, words: list[Word], result: Transcription | None,
                               end: int | None = None) -> None:
@@ -493,7 +597,6 @@ class StreamingRecognizer:
                 self._segment_id += 1
                 self.segments += 1 if group else 0
         self._partial_sent = False
-        self._previous_words = []
 
     def _event(self, job: _Job, words: list[Word], result: Transcription | None, is_final: bool,
                end: int | None = None) -> TranscriptEvent:

@@ -12,7 +12,8 @@ import pytest
 
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.engine import Word
-from lumen.asr.streaming import StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix
+from lumen.asr.streaming import (StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix,
+                                  repeated_prefix)
 from lumen.audio.vad import SpeechEnd, SpeechPause, VadOptions, VadSegmenter
 
 
@@ -88,7 +89,7 @@ def test_long_speech_without_pauses_loses_and_repeats_nothing(engine, testdata):
     speech = audio[int(0.3 * 16000):int(10.6 * 16000)]
     long = np.concatenate([speech, speech, speech])
     reference = " ".join([(testdata / "jfk.txt").read_text()] * 3)
-    events = stream(engine, long, StreamingOptions(max_segment=8.0, commit_window=5.0))
+    events = stream(engine, long, StreamingOptions(max_segment=8.0, trim_window=5.0))
     check_invariants(events)
     finals = [e for e in events if e.is_final and e.text]
     assert len(finals) >= 4, "long speech is cut into several finals"
@@ -163,14 +164,14 @@ class GatedEngine:
 
 def test_utterance_closing_while_a_hypothesis_commits_early(engine, testdata):
     """The VAD closes an utterance while its hypothesis runs, then that hypothesis
-    commits a prefix: the queued final must start at the cut, not repeat the prefix."""
+    commits a prefix: the queued final must not repeat the prefix."""
     audio = read16k(testdata / "jfk.wav")
     second = 16000
 
     async def scenario() -> list[TranscriptEvent]:
         gated = GatedEngine(engine)
         events: list[TranscriptEvent] = []
-        recognizer = StreamingRecognizer(gated, DecodeOptions(), StreamingOptions(commit_window=3.0),
+        recognizer = StreamingRecognizer(gated, DecodeOptions(), StreamingOptions(),
                                          emit=events.append, on_failure=pytest.fail)
         vad = VadSegmenter(VadOptions(noise_margin_db=0))  # webrtcvad alone: one long utterance
 
@@ -219,7 +220,7 @@ def test_final_reuses_the_decode_started_at_the_pause(engine, testdata):
     async def scenario() -> tuple[list[TranscriptEvent], int, int]:
         gated = GatedEngine(engine)
         events: list[TranscriptEvent] = []
-        recognizer = StreamingRecognizer(gated, DecodeOptions(), StreamingOptions(interim_results=False, commit_window=10.0),
+        recognizer = StreamingRecognizer(gated, DecodeOptions(), StreamingOptions(interim_results=False, trim_window=10.0),
                                          emit=events.append, on_failure=pytest.fail)
         vad = VadSegmenter(options)
         step = second // 50
@@ -279,3 +280,25 @@ def test_audio_after_a_worker_failure_does_not_hang_finish(engine, testdata):
 
     failures = asyncio.run(scenario())
     assert len(failures) == 1
+
+
+def words_at(text: str, start: float, step: float = 0.4) -> list[Word]:
+    """Words of ``text`` one after another, ``step`` seconds each, from ``start``."""
+    return [Word(f" {w}", start + i * step, start + (i + 1) * step - 0.05, 0.9)
+            for i, w in enumerate(text.split())]
+
+
+def test_repeated_prefix_finds_the_committed_words_by_text_then_by_time():
+    committed = words_at("And so my fellow", 0.0)                     # ends at 1.55 s
+    # Written again (punctuation and case aside), with times shifted: skip them.
+    assert repeated_prefix(committed, words_at("and so, my fellow Americans ask", 0.2), 0.5) == 4
+    # A window trimmed inside the committed words starts with their tail.
+    assert repeated_prefix(committed, words_at("my fellow Americans", 0.8), 0.5) == 2
+    # The last committed word written differently: matched by its time.
+    assert repeated_prefix(committed, words_at("And so my fellows Americans", 0.0), 0.5) == 4
+    # The same words said again later are new words, not the committed ones.
+    later = words_at("And so my fellow Americans and so my fellow", 0.0)
+    assert repeated_prefix(committed, later, 0.5) == 4
+    # Nothing committed, or a hypothesis that only has new speech.
+    assert repeated_prefix([], later, 0.5) == 0
+    assert repeated_prefix(committed, words_at("ask not", 1.7), 0.5) == 0

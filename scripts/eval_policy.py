@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Compare partial/final policies (StreamingOptions) on real recordings, deterministically.
+
+Feeds each file through the VAD and the :class:`StreamingRecognizer` in
+100 ms chunks and, after each chunk, lets the recognizer run until it has
+nothing to do: an engine infinitely fast next to real time.  So the figures
+do not depend on the machine's load, and a policy's own cost in latency is
+seen alone:
+
+* WER of the finals against the reference, per file;
+* commit delay p50/p95 — seconds of audio received between the end of a
+  final's last word and the final (the real latency adds the inference time
+  and the chunking: ``scripts/bench_live.py`` measures that);
+* finals per file.
+
+Each configuration is a JSON object of :class:`StreamingOptions` fields, plus
+``endpoint_silence`` for the VAD.  A file name may end in ``@SECONDS`` to
+start it that much later (a different chunking of the same speech)::
+
+    python scripts/eval_policy.py                      # the default comparison
+    python scripts/eval_policy.py --configs '[{}, {"partial_interval": 0.5, "agreement": 3}]' \\
+        --files sample.wav,sample.wav@0.37,jfk.wav
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import wave
+
+import jiwer
+import numpy as np
+
+from bench_live import TESTDATA, normalize, percentile, reference_text  # scripts/ is on sys.path
+from lumen.asr.engine import DecodeOptions, WhisperEngine
+from lumen.asr.models import resolve_model
+from lumen.asr.streaming import StreamingOptions, StreamingRecognizer
+from lumen.audio.resampler import StreamResampler
+from lumen.audio.vad import VadOptions, VadSegmenter
+
+CHUNK = 1600  # 100 ms at 16 kHz
+DEFAULT_CONFIGS = [
+    {},
+    {"agreement": 3, "partial_interval": 0.5},
+    {"commit_after": 0.0},
+    {"edge_margin": 1.0, "trim_window": 6.0},
+    {"partial_interval": 0.5},
+]
+
+
+def read(name: str) -> np.ndarray:
+    """A test file as 16 kHz float32; ``name@S`` drops its first S seconds."""
+    name, _, skip = name.partition("@")
+    with wave.open(str(TESTDATA / name)) as wav:
+        audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+        rate = wav.getframerate()
+    if rate != 16000:
+        resampler = StreamResampler(rate, 16000)
+        audio = np.concatenate([resampler.process(audio), resampler.flush()])
+    return audio[int(float(skip or 0) * 16000):]
+
+
+async def run(engine: WhisperEngine, audio: np.ndarray, options: StreamingOptions,
+              vad_options: VadOptions) -> list[tuple[float, str]]:
+    """(commit delay, text) of each final with text."""
+    finals: list[tuple[float, str]] = []
+    recognizer: StreamingRecognizer
+
+    def emit(event) -> None:
+        if event.is_final and event.text:
+            finals.append((recognizer.received_seconds - event.end, event.text))
+
+    recognizer = StreamingRecognizer(engine, DecodeOptions(), options, emit=emit, on_failure=print)
+    vad = VadSegmenter(vad_options)
+    for offset in range(0, audio.size, CHUNK):
+        chunk = audio[offset:offset + CHUNK]
+        recognizer.push(chunk, vad.feed(chunk))
+        while not recognizer.idle:  # until it has nothing left to do for this chunk
+            await asyncio.sleep(0.002)
+    recognizer.push(np.zeros(0, np.float32), vad.flush())
+    await recognizer.finish()
+    return finals
+
+
+async def evaluate(model: str, configs: list[dict], files: list[str]) -> None:
+    engine = WhisperEngine(resolve_model(model), contexts=1, threads=2)
+    try:
+        print("config | " + " | ".join(f"WER {f}" for f in files) + " | finals | delay p50 s | delay p95 s")
+        print(" | ".join("---" for _ in range(len(files) + 4)))
+        for config in configs:
+            vad_keys = {k: config[k] for k in ("endpoint_silence",) if k in config}
+            options = StreamingOptions(**{k: v for k, v in config.items() if k not in vad_keys})
+            wers, delays, count = [], [], 0
+            for name in files:
+                finals = await run(engine, read(name), options, VadOptions(**vad_keys))
+                reference = normalize(reference_text(name.partition("@")[0]))
+                wers.append(jiwer.wer(reference, normalize(" ".join(t for _, t in finals))))
+                delays += [d for d, _ in finals]
+                count += len(finals)
+            print(f"{json.dumps(config)} | " + " | ".join(f"{w:.3f}" for w in wers)
+                  + f" | {count} | {percentile(delays, 50):.2f} | {percentile(delays, 95):.2f}", flush=True)
+    finally:
+        engine.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default=json.dumps(DEFAULT_CONFIGS),
+                        help="JSON list of StreamingOptions overrides ({} = the defaults)")
+    parser.add_argument("--files", default="sample.wav,sample.wav@0.37,jfk.wav")
+    parser.add_argument("--model", default="tiny.en")
+    args = parser.parse_args()
+    asyncio.run(evaluate(args.model, json.loads(args.configs), args.files.split(",")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
