@@ -179,24 +179,31 @@ def test_sigterm_mid_stream_flushes_finals_then_1001(tiny_model, testdata, tmp_p
     audio, rate = read_wav(testdata / "jfk.wav")
     data = wav_bytes(audio, rate)
 
-    async def stream(signal_at: int | None):
-        client = await LumenClient.connect(served.url, token, token_in_query=True)
+    signal_after = 40 * rate * 2 // 10  # 4 s: "And so my fellow Americans" has been sent
+    sent = [0, 0]  # bytes each stream has sent
+    signalled = []
+
+    async def stream(client: LumenClient, index: int):
         receiver = asyncio.ensure_future(collect(client))
         chunk = rate * 2 // 10  # 0.1 s
         for offset in range(0, len(data), chunk):
-            if offset == signal_at:
+            # SIGTERM once both streams have sent 4 s (a loaded machine may start one late).
+            if min(sent) >= signal_after and not signalled:
+                signalled.append(True)
                 served.signal(signal.SIGTERM)
             try:
                 await client.send_audio(data[offset:offset + chunk])
             except Exception:  # the server closed the connection: the session is over
                 break
+            sent[index] = offset + chunk
             await asyncio.sleep(0.1)
         return await asyncio.wait_for(receiver, 120)
 
     async def scenario():
-        # Two sessions at once (with 2 workers they may land on either);
-        # 4 s in, "And so my fellow Americans" has been sent on both.
-        return await asyncio.gather(stream(40 * rate * 2 // 10), stream(None))
+        # Two sessions at once (with 2 workers they may land on either).
+        clients = await asyncio.gather(*(LumenClient.connect(served.url, token, token_in_query=True)
+                                         for _ in range(2)))
+        return await asyncio.gather(*(stream(client, i) for i, client in enumerate(clients)))
 
     try:
         sessions = asyncio.run(scenario())
