@@ -30,6 +30,7 @@ import re
 import statistics
 import sys
 import time
+import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ import numpy as np
 from live_server import SECRET, live_server  # scripts/ is on sys.path when run as a script
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.models import resolve_model
+from lumen.audio.resampler import resample
 from lumen.auth import mint_token
 from lumen.client import (Closed, LumenClient, ServerError, SessionEnded, Transcript,
                           wav_bytes_per_second)
@@ -50,6 +52,13 @@ CHUNK_SECONDS = 0.1
 
 def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+
+
+def read_audio(name: str) -> np.ndarray:
+    """A test recording as 16 kHz mono float32 (resampled if need be)."""
+    with wave.open(str(TESTDATA / name)) as wav:
+        audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+        return resample(audio, wav.getframerate())
 
 
 def reference_text(name: str) -> str:
@@ -138,14 +147,11 @@ def percentile(values: list[float], q: float) -> float:
 
 def bare_whisper(model: str, files: list[str], threads: int) -> tuple[float, float, dict[str, str]]:
     """One-shot whisper.cpp over each file: (seconds, audio seconds, texts)."""
-    import wave
-
     engine = WhisperEngine(resolve_model(model), contexts=1, threads=threads)
     total, audio_total, texts = 0.0, 0.0, {}
     try:
         for name in files:
-            with wave.open(str(TESTDATA / name)) as wav:
-                audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
+            audio = read_audio(name)
             began = time.perf_counter()
             texts[name] = engine.transcribe(audio, DecodeOptions()).text
             total += time.perf_counter() - began

@@ -44,7 +44,6 @@ import argparse
 import sys
 import time
 import warnings
-import wave
 from pathlib import Path
 from typing import Callable
 
@@ -54,15 +53,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from frontend_candidates import RNNoise, WebRtcNs  # noqa: E402 (scripts/ is on sys.path)
+from bench_live import TESTDATA, normalize, read_audio, reference_text  # noqa: E402 (scripts/ is on sys.path)
+from frontend_candidates import RNNoise, WebRtcNs  # noqa: E402
 
 from lumen.asr.engine import DecodeOptions, WhisperEngine  # noqa: E402
 from lumen.asr.models import prepare_model  # noqa: E402
 from lumen.audio.frontend import FrontEnd, FrontEndOptions  # noqa: E402
-from lumen.audio.resampler import resample  # noqa: E402
 from lumen.audio.vad import SpeechEnd, SpeechStart, VadSegmenter  # noqa: E402
 
-TESTDATA = ROOT.parent / "shared" / "testdata"
 RATE = 16000
 RECORDINGS = ("jfk.wav", "sample.wav")
 BABBLE_SOURCES = ("jfk.wav", "sample.wav", "ami-ES2011a-headset-40s-46s.wav", "vosk-digits-8k.wav")
@@ -81,25 +79,6 @@ CANDIDATES: dict[str, Callable[[], FrontEnd | None]] = {
 DER_CONDITIONS = ("clean", "white 10 dB", "pink 10 dB", "babble 10 dB", "level -20 dB")
 
 
-def read(name: str) -> np.ndarray:
-    with wave.open(str(TESTDATA / name)) as wav:
-        audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
-        return resample(audio, wav.getframerate(), RATE)
-
-
-def reference(name: str) -> str:
-    stem = name.rsplit(".", 1)[0]
-    if (TESTDATA / f"{stem}.txt").exists():
-        return (TESTDATA / f"{stem}.txt").read_text()
-    rows = [line.split() for line in (TESTDATA / f"{stem}.stm").read_text().splitlines() if line.strip()]
-    return " ".join(" ".join(r[5:]) for r in sorted(rows, key=lambda r: float(r[3])))
-
-
-def normalize(text: str) -> str:
-    import re
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
-
-
 def rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
 
@@ -113,7 +92,7 @@ def pink(n: int, rng: np.random.Generator) -> np.ndarray:
 
 def babble(name: str, n: int, rng: np.random.Generator) -> np.ndarray:
     """Four talkers from the other recordings (the first one twice, offset), equal RMS, looped."""
-    sources = [read(other) for other in BABBLE_SOURCES if other != name]
+    sources = [read_audio(other) for other in BABBLE_SOURCES if other != name]
     sources.append(np.roll(sources[0], sources[0].size // 2))
     mix = np.zeros(n)
     for source in sources:
@@ -212,8 +191,8 @@ def main() -> int:
     der: dict[tuple[str, str], float] = {}
     try:
         for name in recordings:
-            clean = read(name)
-            truth = normalize(reference(name))
+            clean = read_audio(name)
+            truth = normalize(reference_text(name))
             for condition, audio in noisy_set(name, clean, args.seed):
                 if condition not in order:
                     order.append(condition)

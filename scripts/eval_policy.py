@@ -28,16 +28,14 @@ import argparse
 import asyncio
 import json
 import sys
-import wave
 
 import jiwer
 import numpy as np
 
-from bench_live import TESTDATA, normalize, percentile, reference_text  # scripts/ is on sys.path
+from bench_live import normalize, percentile, read_audio, reference_text  # scripts/ is on sys.path
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.models import resolve_model
 from lumen.asr.streaming import StreamingOptions, StreamingRecognizer
-from lumen.audio.resampler import StreamResampler
 from lumen.audio.vad import VadOptions, VadSegmenter
 
 CHUNK = 1600  # 100 ms at 16 kHz
@@ -53,13 +51,7 @@ DEFAULT_CONFIGS = [
 def read(name: str) -> np.ndarray:
     """A test file as 16 kHz float32; ``name@S`` drops its first S seconds."""
     name, _, skip = name.partition("@")
-    with wave.open(str(TESTDATA / name)) as wav:
-        audio = np.frombuffer(wav.readframes(wav.getnframes()), "<i2").astype(np.float32) / 32768
-        rate = wav.getframerate()
-    if rate != 16000:
-        resampler = StreamResampler(rate, 16000)
-        audio = np.concatenate([resampler.process(audio), resampler.flush()])
-    return audio[int(float(skip or 0) * 16000):]
+    return read_audio(name)[int(float(skip or 0) * 16000):]
 
 
 async def run(engine: WhisperEngine, audio: np.ndarray, options: StreamingOptions,
