@@ -81,8 +81,14 @@ class StreamingOptions:
     keep_context: float = 2.0
     """Seconds of committed speech a trimmed window keeps before the
     uncommitted words (whisper hears a word better with its neighbours)."""
+    context_gap: float = 1.5
+    """An utterance that starts within this many seconds of silence after
+    the previous final's last word is decoded with that final's last
+    ``keep_context`` seconds of speech before it (committed, so only the
+    words after them are new): whisper hears a short utterance ("ask not")
+    far better after its neighbours' words than alone.  0 turns it off."""
     commit_after: float = 3.0
-    """Window length (seconds) before words are committed early.  Hypotheses
+    """Seconds of an utterance's own audio before words are committed early.  Hypotheses
     are decoded without temperature fallback, and tiny.en hears a short
     window worst; a short utterance is better finalized whole at its pause."""
     agreement: int = 2
@@ -102,6 +108,10 @@ class StreamingOptions:
     """Seconds of audio kept after the VAD's speech end (soft endings).  The
     VAD's ``pause_silence`` should equal it, so a speculative final sees the
     same window as the final."""
+    end_padding: float = 2.0
+    """Seconds of silence appended to a final closed by ``finalize``/``end``:
+    whisper drops the last words of audio that stops right after them
+    (tiny.en loses jfk.wav's last word with up to a second of it)."""
     speculate: bool = True
     """Decode an utterance's final at the VAD's pause instead of waiting for its end."""
     max_lag: float = 60.0
@@ -133,7 +143,8 @@ class _Job:
     end: int
     is_final: bool
     speculative: bool = False  # a partial decoded as the final would be
-    cut_short: bool = False  # closed by finalize(), maybe mid-word: decoded with a silent tail
+    cut_short: bool = False  # closed by finalize() or the stream's end, maybe mid-word: padded
+    speech: int = 0  # where the utterance's speech starts: words ending before it are its context
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future(), repr=False)
 
@@ -165,14 +176,21 @@ def agreed_prefix(previous: list[Word], current: list[Word]) -> int:
     return n
 
 
-def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float) -> int:
+def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float, speech: float = 0.0) -> int:
     """How many leading words of ``hypothesis`` say the ``committed`` words again.
 
     A window may begin with words already committed.  They are matched by text
     (loosely, as :func:`agreed_prefix` compares) among the hypothesis's words
     that start before the committed words end plus ``slack`` (whisper's word
-    times are rough); committed words whisper wrote differently this time are
-    matched by time instead: hypothesis words centred before the committed end.
+    times are rough).  Committed words left after the last text match are then
+    matched by text to the hypothesis words that follow it, whatever their
+    times (whisper sometimes squeezes a window's last words onto one instant,
+    so the committed end can lie a word or two early); the rest, written
+    differently this time, are matched by time: hypothesis words centred
+    before the committed end, or starting before ``speech`` when the committed
+    words are the previous utterance's, heard again as context, and the VAD
+    found the new speech to start there (whisper may stretch the last of them
+    over the pause).
     """
     if not committed or not hypothesis:
         return 0
@@ -185,8 +203,12 @@ def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float)
     if blocks:
         skip = blocks[-1].b + blocks[-1].size
         unmatched = len(said) - blocks[-1].a - blocks[-1].size
+        while unmatched and skip < len(hypothesis) and _norm(hypothesis[skip].text) == said[-unmatched]:
+            skip += 1
+            unmatched -= 1
     while unmatched and skip < len(hypothesis) and \
-            (hypothesis[skip].start + hypothesis[skip].end) / 2 < committed_end:
+            ((hypothesis[skip].start + hypothesis[skip].end) / 2 < committed_end
+             or hypothesis[skip].start < speech):
         skip += 1
         unmatched -= 1
     return skip
@@ -219,6 +241,10 @@ class StreamingRecognizer:
         # Committed words still inside the window of the oldest pending audio
         # (the first queued final's, else the open utterance's).
         self._anchor: list[Word] = []
+        # (window start, words) of the last final's context for the next utterance (context_gap)
+        self._context: tuple[int, list[Word]] | None = None
+        self._utt_new = 0  # where the open utterance's own audio begins (after any context)
+        self._utt_speech = 0  # its VAD speech start when it has a context, else 0
         self._pause_end: int | None = None  # window end of a final due if the pause lasts
         # (start, end, result) of the last speculative decode, reused by a final of that window
         self._speculation: tuple[int, int, Transcription] | None = None
@@ -276,8 +302,11 @@ class StreamingRecognizer:
                     self._pause_end = event.sample + int(self.options.tail * SAMPLE_RATE)
             elif isinstance(event, SpeechEnd):
                 self._close_utterance(event.sample + int(self.options.tail * SAMPLE_RATE))
+        if self._context is not None and \
+                self._received - self._context[1][-1].end * SAMPLE_RATE > (self.options.context_gap + 1) * SAMPLE_RATE:
+            self._context = None  # too long a silence (with a second for the VAD's delay)
         if self._utt_start is None:
-            # Outside speech: keep only the pre-roll.
+            # Outside speech: keep only the pre-roll (and the next utterance's context).
             self._discard_until(self._received - int(self.options.pre_roll * SAMPLE_RATE))
         self._wake.set()
 
@@ -295,7 +324,8 @@ class StreamingRecognizer:
         if closed is not None:
             closed.cut_short = True
         if closed is not None and speech_continues:
-            self._utt_start = self._last_partial_end = self._received
+            self._utt_start = self._utt_new = self._last_partial_end = self._received
+            self._utt_speech = 0
             # (the anchor stays with the closed utterance's queued final)
         self._wake.set()
         if self._jobs:
@@ -334,15 +364,22 @@ class StreamingRecognizer:
     # -- bookkeeping ----------------------------------------------------------
     def _open(self, sample: int) -> None:
         if self._utt_start is None:
-            self._utt_start = max(self._committed, sample - int(self.options.pre_roll * SAMPLE_RATE))
-            self._last_partial_end = self._utt_start
+            start = max(self._committed, sample - int(self.options.pre_roll * SAMPLE_RATE))
+            self._utt_start = self._utt_new = self._last_partial_end = start
+            self._utt_speech = 0
+            context, self._context = self._context, None
+            if context is not None and \
+                    sample - context[1][-1].end * SAMPLE_RATE <= self.options.context_gap * SAMPLE_RATE:
+                self._utt_start, self._anchor = context
+                self._utt_speech = sample
             self._utt_language = None  # a new utterance may be in another language
 
     def _close_utterance(self, end: int) -> _Job | None:
         if self._utt_start is None:
             return None
-        end = min(end, self._received)
-        job = _Job(self._utt_start, end, is_final=True)
+        # An end past the audio received: the stream stopped inside the tail.
+        job = _Job(self._utt_start, min(end, self._received), is_final=True,
+                   cut_short=end > self._received, speech=self._utt_speech)
         self._jobs.append(job)
         self._utt_start = self._pause_end = None
         return job
@@ -352,6 +389,8 @@ class StreamingRecognizer:
         keep = [j.start for j in self._jobs]
         if self._utt_start is not None:
             keep.append(self._utt_start)
+        if self._context is not None:
+            keep.append(self._context[0])
         target = min([sample, *keep])
         if target > self._committed:
             self._ring.read(0, advance=target - self._committed)
@@ -370,18 +409,18 @@ class StreamingRecognizer:
             return None
         length = self._received - self._utt_start
         if length >= self.options.max_segment * SAMPLE_RATE:
-            return _Job(self._utt_start, self._received, is_final=False)
+            return _Job(self._utt_start, self._received, is_final=False, speech=self._utt_speech)
         if self.engine.queue_depth > 0:
             return None  # merged into the next hypothesis
         if self._pause_end is not None and self._pause_end <= self._received:
             end, self._pause_end = self._pause_end, None
             if end - self._utt_start >= MIN_WINDOW:  # (an early commit may have passed it)
-                return _Job(self._utt_start, end, is_final=False, speculative=True)
+                return _Job(self._utt_start, end, is_final=False, speculative=True, speech=self._utt_speech)
         new_audio = self._received - self._last_partial_end
         # Without interim results, hypotheses are still needed to keep long windows committed.
         wanted = self.options.interim_results or length >= self.options.trim_window * SAMPLE_RATE
         if wanted and new_audio >= self.options.partial_interval * SAMPLE_RATE:
-            return _Job(self._utt_start, self._received, is_final=False)
+            return _Job(self._utt_start, self._received, is_final=False, speech=self._utt_speech)
         return None
 
     async def _run(self) -> None:
@@ -424,7 +463,7 @@ class StreamingRecognizer:
         end = min(job.end, job.start + max_length)
         if job.is_final and end - job.start < MIN_WINDOW:
             # Early commits already took all of it.
-            self._end_utterance(job)
+            self._end_utterance(job, [])
             await self._finish_segment(job, [], None)
             job.done.set_result(None)
             return
@@ -440,7 +479,7 @@ class StreamingRecognizer:
             if job.cut_short and end == job.end:
                 # whisper drops the last words of audio that stops mid-speech;
                 # with a short silence after them it hears the utterance end.
-                audio = np.concatenate([audio, np.zeros(int(self.options.tail * SAMPLE_RATE), np.float32)])
+                audio = np.concatenate([audio, np.zeros(int(self.options.end_padding * SAMPLE_RATE), np.float32)])
             result = await self.engine.run(audio, decode, abort=self._abort)
             if result.language_probability is not None and end - job.start >= MIN_DETECT:
                 self._utt_language = (result.language, result.language_probability)
@@ -448,9 +487,9 @@ class StreamingRecognizer:
             self._speculation = (job.start, end, result)
             if self._jobs and self._jobs[0].start == job.start and self._jobs[0].end == end:
                 return  # the utterance ended as foreseen: its final, next, reuses this
-        words = self._new_words(result.words, job.start / SAMPLE_RATE)
+        words = self._new_words(result.words, job.start / SAMPLE_RATE, job.speech / SAMPLE_RATE)
         if job.is_final and not forced:
-            self._end_utterance(job)
+            self._end_utterance(job, words)
             await self._finish_segment(job, words, result)
             job.done.set_result(None)
             return
@@ -461,7 +500,7 @@ class StreamingRecognizer:
             self._last_partial_end = end
             history = self._history = [*history, words][-(self.options.agreement - 1):]
         stable = self._stable(words[:agreed], end)
-        if end - job.start < self.options.commit_after * SAMPLE_RATE:
+        if end - max(job.start, self._utt_new) < self.options.commit_after * SAMPLE_RATE:
             stable = []  # a short utterance: its final, at the pause, decodes it best
         if forced:
             # The window is full: this long-context hypothesis is the best there will be.
@@ -476,12 +515,19 @@ class StreamingRecognizer:
         if rest and not job.is_final:
             await self._send_partial(job, rest, result, end)
 
-    def _end_utterance(self, job: _Job) -> None:
-        """A final job is done: its window and the committed words in it go."""
+    def _end_utterance(self, job: _Job, words: list[Word]) -> None:
+        """A final job is done: its window goes, but for the context of the
+        next utterance (its last committed ``words`` and their audio)."""
         self._jobs.pop(0)
+        said, self._anchor, self._history = [*self._anchor, *words], [], []
+        self._context = None
+        if said and self.options.context_gap > 0 and self._utt_start is None:
+            # (An utterance already open, queued behind this final, goes without.)
+            keep_from = said[-1].end - self.options.keep_context
+            i = next((i for i, w in enumerate(said) if w.start >= keep_from), len(said) - 1)
+            cut = job.start if i == 0 else self._quietest(said[i - 1].end, said[i].start, job.start, job.end)
+            self._context = (max(job.start, cut), said[i:])
         self._discard_until(job.end)
-        self._anchor = []
-        self._history = []
 
     def _speculated(self, start: int, end: int) -> Transcription | None:
         """The speculative decode of exactly this window, if there was one."""
@@ -495,10 +541,11 @@ class StreamingRecognizer:
             self._partial_sent = True
             await self._deliver(self._event(job, words, result, is_final=False, end=end))
 
-    def _new_words(self, words: list[Word], offset: float) -> list[Word]:
-        """A hypothesis's words after the committed ones (:attr:`_anchor`), in session time."""
+    def _new_words(self, words: list[Word], offset: float, speech: float) -> list[Word]:
+        """A hypothesis's words after the committed ones (:attr:`_anchor`), in
+        session time; ``speech``: see :func:`repeated_prefix`."""
         placed = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in words]
-        return self._place(placed[repeated_prefix(self._anchor, placed, self.options.align_slack):])
+        return self._place(placed[repeated_prefix(self._anchor, placed, self.options.align_slack, speech):])
 
     def _place(self, words: list[Word]) -> list[Word]:
         """Words never before the end of the last final, times monotonic.

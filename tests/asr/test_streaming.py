@@ -34,11 +34,13 @@ def engine(tiny_model):
 
 
 def stream(engine, audio: np.ndarray, options: StreamingOptions, chunk: float = 0.1,
-           realtime: bool = True) -> list[TranscriptEvent]:
+           realtime: bool = True, settle: bool = False) -> list[TranscriptEvent]:
     """Push ``audio`` through VAD + recognizer as the session does; return every event.
 
     ``realtime`` paces the chunks like a live client; otherwise all audio
-    arrives at once (a client sending faster than real time)."""
+    arrives at once (a client sending faster than real time).  ``settle``
+    waits after each chunk until the recognizer has nothing left to do (an
+    infinitely fast engine: the same events whatever the machine's load)."""
     async def run() -> list[TranscriptEvent]:
         events: list[TranscriptEvent] = []
         failures: list[BaseException] = []
@@ -50,6 +52,8 @@ def stream(engine, audio: np.ndarray, options: StreamingOptions, chunk: float = 
             piece = audio[offset:offset + step]
             recognizer.push(piece, vad.feed(piece))
             await asyncio.sleep(chunk if realtime else 0)
+            while settle and not recognizer.idle:
+                await asyncio.sleep(0.002)
         recognizer.push(np.zeros(0, np.float32), vad.flush())
         await recognizer.finish()
         assert not failures
@@ -120,6 +124,30 @@ def test_interim_results_off_sends_only_finals(engine, testdata):
     assert events and all(e.is_final for e in events)
     reference = (testdata / "jfk.txt").read_text()
     assert jiwer.wer(normalize(reference), normalize(finals_text(events))) <= 0.1
+
+
+def test_short_utterances_are_heard_after_the_previous_words(engine, testdata):
+    """jfk.wav started 0.13 s late: decoded alone, tiny.en hears the 1 s "ask
+    not" after a pause as "as" and the next utterance as a repetition loop
+    (WER 0.77).  With the previous final's last words before it as context
+    (committed, so never sent twice) it hears them."""
+    audio = read16k(testdata / "jfk.wav")[int(0.13 * 16000):]
+    reference = normalize((testdata / "jfk.txt").read_text())
+    alone = stream(engine, audio, StreamingOptions(context_gap=0), realtime=False, settle=True)
+    heard = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
+    check_invariants(heard)
+    with_context = jiwer.process_words(reference, normalize(finals_text(heard)))
+    assert with_context.wer <= 0.25, finals_text(heard)
+    assert with_context.wer < jiwer.wer(reference, normalize(finals_text(alone)))
+    assert normalize(finals_text(heard)).count("ask not") == 1
+
+
+def test_the_last_words_survive_a_stream_that_stops_right_after_them(engine, testdata):
+    """jfk.wav ends 0.3 s after "country"; whisper drops a window's last word
+    unless silence follows, so the final closed by the stream's end is padded."""
+    audio = read16k(testdata / "jfk.wav")
+    events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
+    assert normalize(finals_text(events)).endswith("for your country"), finals_text(events)
 
 
 def test_partials_precede_their_final_and_track_the_speech(engine, testdata):
@@ -296,6 +324,17 @@ def test_repeated_prefix_finds_the_committed_words_by_text_then_by_time():
     assert repeated_prefix(committed, words_at("my fellow Americans", 0.8), 0.5) == 2
     # The last committed word written differently: matched by its time.
     assert repeated_prefix(committed, words_at("And so my fellows Americans", 0.0), 0.5) == 4
+    # Committed words squeezed onto one instant (whisper at a window's edge): the
+    # committed end lies early, yet the words that follow the match are still skipped.
+    squeezed = words_at("I heard a beat", 0.0) + [Word(" this", 1.55, 1.55, 0.9), Word(" is", 1.55, 1.55, 0.9)]
+    assert repeated_prefix(squeezed, words_at("I heard a beat this is Diane", 0.4), 0.5) == 6
+    # The previous utterance heard again as context, written differently and its
+    # last word stretched over the pause: everything before the VAD's speech start goes.
+    context = words_at("so I fell in famed and", 0.0)                # ends at 2.35 s
+    heard = [Word(" So", 0.0, 0.35, 0.9), Word(" my", 0.4, 0.75, 0.9), Word(" fellow", 0.8, 1.5, 0.9),
+             Word(" Americans", 1.6, 3.2, 0.9), Word(" ask", 3.25, 3.5, 0.9), Word(" not", 3.6, 4.0, 0.9)]
+    assert repeated_prefix(context, heard, 0.5, speech=3.15) == 4
+    assert repeated_prefix(context, heard, 0.5) == 3
     # The same words said again later are new words, not the committed ones.
     later = words_at("And so my fellow Americans and so my fellow", 0.0)
     assert repeated_prefix(committed, later, 0.5) == 4
