@@ -23,7 +23,10 @@ ring buffer, asks the engine for hypotheses and turns them into events:
   committed one, so whisper never starts inside an uncommitted word;
 * a **forced final** when a window reaches ``max_segment`` (whisper sees at
   most that much audio at once): its words clear of the edge are committed,
-  agreed or not.
+  agreed or not;
+* an utterance that starts soon after the previous final (``context_gap``)
+  is decoded with that final's last words before it, as its anchor: whisper
+  hears a short utterance far better after its neighbours' words.
 
 Scheduling: each session has at most one inference in flight, finals go
 before speculative finals, which go before partials, and speculation and
