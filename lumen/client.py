@@ -74,6 +74,8 @@ class Word:
     start: float
     end: float
     confidence: float
+    speaker: str | None = None
+    """Who said it (diarized sessions); ``speakers.updated`` may correct it."""
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,9 @@ class Transcript:
 
 @dataclass(frozen=True)
 class SpeakersUpdated:
-    """New speakers for finals already received: ``[{"segment_id": 3, "speaker": "S2"}, …]``;
-    the session's last one also has ``turns``, its whole timeline ``[{start, end, speaker}]``."""
+    """New speakers for finals already received: ``[{"segment_id": 3, "speaker": "S2",
+    "word_speakers": ["S1", "S2"]}, …]``; the session's last one also has ``turns``, its
+    whole timeline ``[{start, end, speaker}]``."""
 
     segments: list[dict[str, Any]]
     turns: list[dict[str, Any]] | None = None
@@ -107,6 +110,12 @@ class SpeakersUpdated:
     def labels(self) -> dict[int, str]:
         """``segment_id`` -> its new speaker."""
         return {entry["segment_id"]: entry["speaker"] for entry in self.segments}
+
+    @property
+    def word_labels(self) -> dict[int, list[str | None]]:
+        """``segment_id`` -> the new speaker of each of its words, in order (when given)."""
+        return {entry["segment_id"]: entry["word_speakers"] for entry in self.segments
+                if entry.get("word_speakers") is not None}
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,8 @@ def parse_event(message: Mapping[str, Any]) -> Event | None:
     """A server message as a typed event (``None`` for types this client does not know)."""
     kind = message.get("type")
     if kind == "transcript":
-        words = [Word(w["text"], w["start"], w["end"], w["confidence"]) for w in message["words"]]
+        words = [Word(w["text"], w["start"], w["end"], w["confidence"], w.get("speaker"))
+                 for w in message["words"]]
         return Transcript(message["segment_id"], message["is_final"], message["text"],
                           message["start"], message["end"], message.get("speaker"), words,
                           message["language"], message.get("lag", 0.0), message.get("terms"),

@@ -286,12 +286,14 @@ class Session:
     async def _on_transcript(self, event: TranscriptEvent) -> None:
         offset = self._time_offset
         segment_id = self._segment_base + event.segment_id
+        spans = [(w.start, w.end) for w in event.words]
+        speaker, speakers = None, [None] * len(spans)
+        if self._speakers is not None and spans:
+            speaker, speakers = self._speakers.label(spans)
         words = [{"text": w.text.strip(), "start": protocol.t(offset + w.start),
-                  "end": protocol.t(offset + w.end), "confidence": round(w.probability, 3)}
-                 for w in event.words]
-        speaker = None
-        if self._speakers is not None and event.words:
-            speaker = self._speakers.label(event.start, event.end)
+                  "end": protocol.t(offset + w.end), "confidence": round(w.probability, 3),
+                  "speaker": who}
+                 for w, who in zip(event.words, speakers)]
         terms = None
         if event.is_final and self._vocabulary is not None:
             index = await asyncio.wrap_future(self._vocabulary.get())
@@ -302,8 +304,8 @@ class Session:
         if event.is_final:
             if self._recorder is not None:
                 await self._recorder.final(message)  # durable before the client sees it
-            if self._speakers is not None and event.words:
-                self._speakers.sent(segment_id, event.start, event.end, speaker)
+            if self._speakers is not None and spans:
+                self._speakers.sent(segment_id, spans, speakers)
         self._send(message)
 
     def _on_speaker_changes(self, changes: list[LabelChange]) -> None:

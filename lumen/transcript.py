@@ -2,23 +2,25 @@
 
 :class:`TranscriptRecord` collects a session's finals and applies the
 ``speakers.updated`` corrections that come later, so a file written at the
-end has every segment's last speaker.  Times are seconds of session audio.
+end has every segment's and every word's last speaker.  Times are seconds of
+session audio.
 
 * **JSON** — ``{"session_id", "model", "audio_seconds", "segments": [{"id",
   "start", "end", "speaker", "text", "words": [{"text", "start", "end",
-  "confidence"}]}]}``;
+  "confidence", "speaker"}]}]}``;
 * **SRT** and **WebVTT** — subtitles: each final is cut at word boundaries into
-  cues of at most ``MAX_CUE_CHARS`` characters, wrapped on two lines; the
-  speaker is a ``S1:`` prefix (SRT) or a ``<v S1>`` voice tag (WebVTT);
-* **RTTM** — one ``SPEAKER`` line per final that has a speaker (NIST's
-  diarization format, as read by ``pyannote.metrics`` and ``dscore``).
+  cues of at most ``MAX_CUE_CHARS`` characters, and where its words' speaker
+  changes, wrapped on two lines; the speaker is a ``S1:`` prefix (SRT) or a
+  ``<v S1>`` voice tag (WebVTT);
+* **RTTM** — one ``SPEAKER`` line per run of a final's words with one speaker
+  (NIST's diarization format, as read by ``pyannote.metrics`` and ``dscore``).
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -62,6 +64,10 @@ class TranscriptRecord:
             for segment_id, speaker in event.labels.items():
                 if segment_id in self._segments:
                     self._segments[segment_id].speaker = speaker
+            for segment_id, speakers in event.word_labels.items():
+                if segment_id in self._segments:
+                    segment = self._segments[segment_id]
+                    segment.words = [replace(w, speaker=who) for w, who in zip(segment.words, speakers)]
         elif isinstance(event, SessionEnded):
             self.audio_seconds = event.audio_seconds
 
@@ -90,26 +96,48 @@ class TranscriptRecord:
 
     def to_rttm(self, file_id: str) -> str:
         file_id = "_".join(file_id.split()) or "audio"
-        return "".join(f"SPEAKER {file_id} 1 {s.start:.3f} {max(0.0, s.end - s.start):.3f} "
-                       f"<NA> <NA> {s.speaker} <NA> <NA>\n"
-                       for s in self.segments if s.speaker is not None)
+        return "".join(f"SPEAKER {file_id} 1 {start:.3f} {max(0.0, end - start):.3f} "
+                       f"<NA> <NA> {speaker} <NA> <NA>\n"
+                       for segment in self.segments for start, end, speaker, _ in _turns(segment)
+                       if speaker is not None)
 
     def _cues(self) -> list[tuple[float, float, str | None, str]]:
-        """(start, end, speaker, text): finals cut at word boundaries to fit a cue."""
+        """(start, end, speaker, text): finals cut at speaker changes, then at
+        word boundaries to fit a cue."""
         cues = []
         for segment in self.segments:
-            if len(segment.text) <= MAX_CUE_CHARS:
-                cues.append((segment.start, segment.end, segment.speaker, segment.text))
-                continue
-            group: list[Word] = []
-            for word in segment.words:
-                if group and len(_join(group + [word])) > MAX_CUE_CHARS:
-                    cues.append((group[0].start, group[-1].end, segment.speaker, _join(group)))
-                    group = []
-                group.append(word)
-            if group:
-                cues.append((group[0].start, group[-1].end, segment.speaker, _join(group)))
+            turns = _turns(segment)
+            for start, end, speaker, words in turns:
+                text = segment.text if len(turns) == 1 else _join(words)
+                if len(text) <= MAX_CUE_CHARS:
+                    cues.append((start, end, speaker, text))
+                    continue
+                group: list[Word] = []
+                for word in words:
+                    if group and len(_join(group + [word])) > MAX_CUE_CHARS:
+                        cues.append((group[0].start, group[-1].end, speaker, _join(group)))
+                        group = []
+                    group.append(word)
+                if group:
+                    cues.append((group[0].start, group[-1].end, speaker, _join(group)))
         return cues
+
+
+def _turns(segment: Segment) -> list[tuple[float, float, str | None, list[Word]]]:
+    """(start, end, speaker, words) of each run of ``segment``'s words with one
+    speaker; the whole segment when its words name none (a server without
+    word speakers) or all name the same one."""
+    if len({w.speaker for w in segment.words}) <= 1 or any(w.speaker is None for w in segment.words):
+        return [(segment.start, segment.end, segment.speaker, segment.words)]
+    runs: list[list[Word]] = []
+    for word in segment.words:
+        if runs and runs[-1][-1].speaker == word.speaker:
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+    # The segment's edges for the outer runs (its span may exceed its words').
+    return [(segment.start if i == 0 else run[0].start, segment.end if i == len(runs) - 1 else run[-1].end,
+             run[0].speaker, run) for i, run in enumerate(runs)]
 
 
 def _join(words: list[Word]) -> str:

@@ -293,22 +293,45 @@ def print_reports(reports: Sequence[Report]) -> None:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
 
 
+def word_turns(message: dict, speakers: Sequence[str | None]) -> list[tuple[Segment, str | None]]:
+    """A final's runs of words with one speaker: the final's own span cut at
+    each change, between the two words."""
+    words = message["words"]
+    cuts = [i for i in range(1, len(words)) if speakers[i] != speakers[i - 1]]
+    edges = [message["start"]] + [words[i]["start"] for i in cuts] + [message["end"]]
+    names = [speakers[0]] + [speakers[i] for i in cuts]
+    return [(Segment(a, b), name) for a, b, name in zip(edges, edges[1:], names) if b > a]
+
+
 def server_annotations(finals: Sequence[dict], updates: Sequence[dict],
                        uri: str) -> tuple[Annotation, Annotation, Annotation]:
-    """(labels as first emitted, labels after every correction, the final timeline)."""
+    """(labels as first emitted, labels after every correction, the final timeline),
+    word by word."""
     first, final, timeline = Annotation(uri=uri), Annotation(uri=uri), Annotation(uri=uri)
-    corrected = {s["segment_id"]: s["speaker"] for u in updates for s in u["segments"]}
+    corrected = corrected_speakers(finals, updates)
     for message in finals:
-        segment = Segment(message["start"], message["end"])
-        first[segment] = message["speaker"]
-        final[segment] = corrected.get(message["segment_id"], message["speaker"])
+        sent = [w["speaker"] for w in message["words"]]
+        for annotation, speakers in ((first, sent), (final, corrected[message["segment_id"]])):
+            for segment, name in word_turns(message, speakers):
+                annotation[segment] = name
     for turn in updates[-1].get("turns", []) if updates else []:
         timeline[Segment(turn["start"], turn["end"])] = turn["speaker"]
     return first, final, timeline
 
 
-def speaker_attributed_wer(finals: Sequence[dict], labels: Annotation, stm: Path) -> float:
-    """WER of per-speaker texts after mapping each label to its best-overlapping reference speaker."""
+def corrected_speakers(finals: Sequence[dict], updates: Sequence[dict]) -> dict[int, list[str | None]]:
+    """``segment_id`` -> its words' speakers after every ``speakers.updated``."""
+    speakers = {m["segment_id"]: [w["speaker"] for w in m["words"]] for m in finals}
+    for update in updates:
+        for entry in update["segments"]:
+            speakers[entry["segment_id"]] = entry["word_speakers"]
+    return speakers
+
+
+def speaker_attributed_wer(finals: Sequence[dict], updates: Sequence[dict], labels: Annotation,
+                           stm: Path) -> float:
+    """WER of per-speaker texts (each word under its corrected speaker) after mapping
+    each label to its best-overlapping reference speaker."""
     import jiwer
 
     reference: dict[str, list[tuple[float, str]]] = {}
@@ -326,9 +349,10 @@ def speaker_attributed_wer(finals: Sequence[dict], labels: Annotation, stm: Path
                    for who in turns.labels()}
         mapping[label] = max(overlap, key=overlap.get)
     hypothesis: dict[str, list[tuple[float, str]]] = {}
+    speakers = corrected_speakers(finals, updates)
     for message in finals:
-        label = labels.argmax(Segment(message["start"], message["end"])) or ""
-        hypothesis.setdefault(mapping.get(label, label), []).append((message["start"], message["text"]))
+        for word, label in zip(message["words"], speakers[message["segment_id"]]):
+            hypothesis.setdefault(mapping.get(label or "", label or ""), []).append((word["start"], word["text"]))
     clean = lambda text: " ".join("".join(c if c.isalnum() or c in " '" else " " for c in text.lower()).split())  # noqa: E731
     refs, hyps = [], []
     for who in sorted(set(reference) | set(hypothesis)):
@@ -377,7 +401,7 @@ def evaluate_server() -> None:
             first, final, timeline = server_annotations(finals, updates, name)
             scored_first, scored_final = score(reference, first), score(reference, final)
             scored_timeline = score(reference, timeline)
-            sawer = (f"{speaker_attributed_wer(finals, final, TESTDATA / 'sample.stm'):.1%}"
+            sawer = (f"{speaker_attributed_wer(finals, updates, final, TESTDATA / 'sample.stm'):.1%}"
                      if path.name == "sample.wav" else "-")
             rows.append([name, f"{scored_first.der:.1%} / {scored_first.der_full:.1%}",
                          f"{scored_final.der:.1%} / {scored_final.der_full:.1%}",

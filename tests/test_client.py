@@ -140,6 +140,24 @@ def test_long_finals_become_several_cues_and_text_is_escaped():
     assert document["audio_seconds"] == 13.0 and [s["id"] for s in document["segments"]] == [0, 1]
 
 
+def test_word_speaker_corrections_split_cues_and_rttm_turns():
+    """A final sent with one speaker, then corrected word by word (a change the
+    diarizer heard only later): the files follow the words."""
+    record = record_of(transcript(0, "hello there general kenobi", 1.0, 3.0),
+                       SpeakersUpdated([{"segment_id": 0, "speaker": "S1",
+                                         "word_speakers": ["S1", "S1", "S2", "S2"]}]),
+                       SessionEnded(3.0, 1, "client_end"))
+    assert [w.speaker for w in record.segments[0].words] == ["S1", "S1", "S2", "S2"]
+    assert record.to_rttm("f") == ("SPEAKER f 1 1.000 1.000 <NA> <NA> S1 <NA> <NA>\n"
+                                   "SPEAKER f 1 2.000 1.000 <NA> <NA> S2 <NA> <NA>\n")
+    blocks = record.to_srt().strip().split("\n\n")
+    assert [block.split("\n")[2] for block in blocks] == ["S1: hello there", "S2: general kenobi"]
+    assert json.loads(record.to_json())["segments"][0]["words"][3]["speaker"] == "S2"
+    # A segment-only correction (a server without word speakers) keeps one turn.
+    plain = record_of(transcript(0, "hello there", 0.0, 1.0), SpeakersUpdated([{"segment_id": 0, "speaker": "S2"}]))
+    assert plain.to_rttm("f") == "SPEAKER f 1 0.000 1.000 <NA> <NA> S2 <NA> <NA>\n"
+
+
 def test_output_format_from_extension_or_flag():
     assert output_format("a/b.SRT") == "srt" and output_format("x.webvtt") == "vtt"
     assert output_format("x.txt", "rttm") == "rttm"

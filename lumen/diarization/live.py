@@ -8,11 +8,13 @@ answers three questions for the session:
 * :meth:`split` — a final's words cut into runs of one speaker each (a
   segment spanning a speaker change becomes two finals, split at the word
   boundary);
-* :meth:`label` — the speaker of a time range (a final's or a partial's);
-* :meth:`corrections` — finals already sent whose speaker a later
-  re-clustering changed, or that went out before their audio had a speaker
-  (the first finals of a session, before the first clustering), for
-  ``speakers.updated``.
+* :meth:`label` — the speaker of each word (by its middle) and of the
+  segment (the one who says most of its word time);
+* :meth:`corrections` — finals already sent whose speakers a later
+  re-clustering changed (of the segment or of any word: a speaker change
+  the diarizer had not yet heard when the final went out is corrected word
+  by word), or that went out before their audio had a speaker (the first
+  finals of a session, before the first clustering), for ``speakers.updated``.
 
 Thread-safety: everything here runs on the IOLoop; the diarizer's update
 runs in its pool.
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -39,6 +42,16 @@ log = logging.getLogger(__name__)
 #: Finals remembered for corrections; older ones are past any re-clustering's reach.
 MAX_REMEMBERED_FINALS = 2000
 
+Span = tuple[float, float]
+
+
+@dataclass
+class _Sent:
+    """A final as sent: its words' spans and their speakers."""
+
+    spans: list[Span]
+    speakers: list[str | None]
+
 
 class LiveSpeakers:
     """See the module docstring.  ``on_changes`` receives each update's label changes."""
@@ -51,7 +64,7 @@ class LiveSpeakers:
         self._on_changes = on_changes
         self._update: asyncio.Future[list[LabelChange]] | None = None
         self._pending = False
-        self._sent: OrderedDict[int, tuple[float, float, str | None]] = OrderedDict()
+        self._sent: OrderedDict[int, _Sent] = OrderedDict()
         # Finals whose label changed between labelling and sending (an update
         # finished while the final was being stored): checked at the next call.
         self._stale: set[int] = set()
@@ -102,16 +115,19 @@ class LiveSpeakers:
             self._update.cancel()
 
     # -- labels out -----------------------------------------------------------
-    def label(self, start: float, end: float) -> str | None:
-        return self._session.speaker(start, end)
+    def label(self, spans: Sequence[Span]) -> tuple[str | None, list[str | None]]:
+        """(the segment's speaker, each word's) for words at ``spans``; None before any labelling."""
+        speakers = self._word_speakers(spans)
+        return _majority(spans, speakers), speakers
+
+    def _word_speakers(self, spans: Sequence[Span]) -> list[str | None]:
+        return [self._session.speaker((a + b) / 2, (a + b) / 2) for a, b in spans]
 
     def split(self, words: list[Word]) -> list[list[Word]]:
         """Consecutive runs of ``words`` with one speaker each (by each word's middle)."""
         groups: list[list[Word]] = []
         current: str | None = None
-        for word in words:
-            middle = (word.start + word.end) / 2
-            speaker = self._session.speaker(middle, middle)
+        for word, speaker in zip(words, self._word_speakers([(w.start, w.end) for w in words])):
             if not groups or (speaker != current and speaker is not None and current is not None):
                 groups.append([])
             groups[-1].append(word)
@@ -123,25 +139,37 @@ class LiveSpeakers:
         return [{"start": t(start), "end": t(end), "speaker": name}
                 for start, end, name in self._session.timeline()]
 
-    def sent(self, segment_id: int, start: float, end: float, speaker: str | None) -> None:
-        """Remember a final as sent, for later corrections."""
-        self._sent[segment_id] = (start, end, speaker)
-        if self._session.speaker(start, end) != speaker:
+    def sent(self, segment_id: int, spans: list[Span], speakers: list[str | None]) -> None:
+        """Remember a final (its words' spans and the speakers it was sent with) for corrections."""
+        self._sent[segment_id] = _Sent(spans, speakers)
+        if self._word_speakers(spans) != speakers:
             self._stale.add(segment_id)
         while len(self._sent) > MAX_REMEMBERED_FINALS:
             self._sent.popitem(last=False)
 
     def corrections(self, changes: list[LabelChange]) -> list[dict[str, object]]:
-        """``speakers.updated`` entries for sent finals whose speaker is now different:
-        those ``changes`` touch, those sent without a speaker, and stale ones."""
-        updated = []
+        """``speakers.updated`` entries for sent finals whose speakers are now
+        different: those ``changes`` touch, those sent without a speaker, and
+        stale ones.  Each names the segment's speaker and every word's."""
+        updated: list[dict[str, object]] = []
         stale, self._stale = self._stale, set()
-        for segment_id, (start, end, speaker) in self._sent.items():
-            if (speaker is not None and segment_id not in stale
+        for segment_id, final in self._sent.items():
+            start, end = final.spans[0][0], final.spans[-1][1]
+            if (None not in final.speakers and segment_id not in stale
                     and not any(c.start < end and start < c.end for c in changes)):
                 continue
-            now = self._session.speaker(start, end)
-            if now is not None and now != speaker:
-                self._sent[segment_id] = (start, end, now)
-                updated.append({"segment_id": segment_id, "speaker": now})
+            now = self._word_speakers(final.spans)
+            if None not in now and now != final.speakers:
+                final.speakers = now
+                updated.append({"segment_id": segment_id, "speaker": _majority(final.spans, now),
+                                "word_speakers": now})
         return updated
+
+
+def _majority(spans: Sequence[Span], speakers: Sequence[str | None]) -> str | None:
+    """The speaker with the most word time (the first of them on a tie); None if nobody."""
+    talk: dict[str, float] = {}
+    for (a, b), speaker in zip(spans, speakers):
+        if speaker is not None:
+            talk[speaker] = talk.get(speaker, 0.0) + b - a + 1e-6  # a zero-length word still counts
+    return max(talk, key=lambda name: talk[name]) if talk else None

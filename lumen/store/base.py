@@ -4,7 +4,8 @@ A session is one row in ``lumen_sessions``; each final it sent is one row in
 ``lumen_segments`` holding the final's exact JSON message (``payload``) beside
 the columns queries need, so fields that later work adds to finals are kept
 without a schema change.  ``speakers.updated`` corrections rewrite the
-``speaker`` column, which wins over the payload's when the transcript is read.
+``speaker`` column, which wins over the payload's when the transcript is read,
+and the payload's word speakers when they name them.
 
 ``lumen_sessions.audio_seconds`` is the audio the stored transcript covers:
 while a connection is live it is the end of the last stored final (so a
@@ -26,7 +27,7 @@ import logging
 import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from lumen.errors import (ResumeExpiredError, SessionActiveError, SessionGoneError,
                           SessionNotFoundError, StoreError)
@@ -203,12 +204,25 @@ class TranscriptStore:
             self._execute(cursor, "UPDATE lumen_sessions SET audio_seconds = ? "
                           "WHERE id = ? AND audio_seconds < ?", final.end, session_id, final.end)
 
-    def update_speakers(self, session_id: str, labels: Mapping[int, str]) -> None:
-        """Apply a ``speakers.updated`` correction to stored finals."""
+    def update_speakers(self, session_id: str, corrections: Sequence[Mapping[str, Any]]) -> None:
+        """Apply the entries of a ``speakers.updated`` message (``segment_id``,
+        ``speaker``, optionally ``word_speakers``) to stored finals."""
         with self._transaction() as cursor:
-            for segment_id, speaker in labels.items():
+            for entry in corrections:
+                segment_id, speaker = int(entry["segment_id"]), entry["speaker"]
                 self._execute(cursor, "UPDATE lumen_segments SET speaker = ? "
                               "WHERE session_id = ? AND segment_id = ?", speaker, session_id, segment_id)
+                if entry.get("word_speakers") is None:
+                    continue
+                row = self._execute(cursor, "SELECT payload FROM lumen_segments "
+                                    "WHERE session_id = ? AND segment_id = ?", session_id, segment_id).fetchone()
+                if row is not None:
+                    final = json.loads(row[0])
+                    for word, who in zip(final.get("words", []), entry["word_speakers"]):
+                        word["speaker"] = who
+                    self._execute(cursor, "UPDATE lumen_segments SET payload = ? "
+                                  "WHERE session_id = ? AND segment_id = ?", json.dumps(final), session_id,
+                                  segment_id)
 
     def end_session(self, session_id: str, ended_at: float, reason: str, audio_seconds: float) -> None:
         with self._transaction() as cursor:

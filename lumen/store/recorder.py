@@ -66,8 +66,7 @@ class SessionRecorder:
 
     def speakers(self, corrections: list[dict[str, Any]]) -> None:
         """Queue a ``speakers.updated`` correction (written after the finals it names)."""
-        labels = {int(entry["segment_id"]): str(entry["speaker"]) for entry in corrections}
-        self._worker.submit(lambda store: store.update_speakers(self.session_id, labels),
+        self._worker.submit(lambda store: store.update_speakers(self.session_id, corrections),
                             f"speaker correction of session {self.session_id}")
 
     async def end(self, reason: str, audio_seconds: float) -> None:

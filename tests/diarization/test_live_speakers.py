@@ -31,8 +31,8 @@ def test_finals_sent_before_the_first_labelling_are_named_by_it(embedder: Speake
         try:
             first = sample[:3 * SAMPLE_RATE]  # "Hey," at 2.3-2.9 s: too little speech for a window yet
             live.feed(first, vad.feed(first))
-            before = live.label(2.3, 2.9)
-            live.sent(0, 2.3, 2.9, before)  # the final goes out unlabelled
+            before, words = live.label([(2.3, 2.9)])
+            live.sent(0, [(2.3, 2.9)], words)  # the final goes out unlabelled
             for second in range(3, 12):
                 chunk = sample[second * SAMPLE_RATE:(second + 1) * SAMPLE_RATE]
                 live.feed(chunk, vad.feed(chunk))
@@ -47,6 +47,7 @@ def test_finals_sent_before_the_first_labelling_are_named_by_it(embedder: Speake
     assert before is None
     named = [entry for report in reports for entry in report if entry["segment_id"] == 0]
     assert len(named) == 1 and named[0]["speaker"] in ("S1", "S2"), reports
+    assert named[0]["word_speakers"] == [named[0]["speaker"]]
 
 
 def test_a_label_that_changed_while_the_final_was_stored_is_corrected(embedder: SpeakerEmbedder,
@@ -60,13 +61,40 @@ def test_a_label_that_changed_while_the_final_was_stored_is_corrected(embedder: 
             live.feed(audio, vad.feed(audio))
             while live._update is not None:
                 await asyncio.sleep(0.05)
-            now = live.label(7.0, 8.0)
+            now, _ = live.label([(7.0, 8.0)])
             assert now is not None
             stale = "S2" if now == "S1" else "S1"
-            live.sent(5, 7.0, 8.0, stale)  # labelled before an update that finished meanwhile
+            live.sent(5, [(7.0, 8.0)], [stale])  # labelled before an update that finished meanwhile
             return now, live.corrections([])  # the next update's call, with no changes of its own
         finally:
             service.close()
 
     now, corrections = asyncio.run(run())
-    assert corrections == [{"segment_id": 5, "speaker": now}]
+    assert corrections == [{"segment_id": 5, "speaker": now, "word_speakers": [now]}]
+
+
+def test_a_final_spanning_a_speaker_change_is_corrected_word_by_word(embedder: SpeakerEmbedder,
+                                                                      sample: np.ndarray) -> None:
+    """A final sent before the diarizer heard the second voice holds one name for
+    all its words; the correction names each word (speaker 90 until 14.7 s, then 91)."""
+    spans = [(12.6, 13.0), (13.2, 13.6), (13.7, 14.2), (15.0, 15.4), (15.6, 16.0), (16.4, 16.8)]
+
+    async def run() -> tuple[list[str | None], list[dict[str, object]]]:
+        service = Diarizer(DiarizationOptions(), max_workers=1, embedder=embedder)
+        live = LiveSpeakers(service, service.session(), lambda changes: None)
+        vad = VadSegmenter()
+        try:
+            audio = sample[:20 * SAMPLE_RATE]
+            live.feed(audio, vad.feed(audio))
+            while live._update is not None:
+                await asyncio.sleep(0.05)
+            first, _ = live.label(spans[:1])
+            live.sent(7, spans, [first] * len(spans))  # as sent before the change was heard
+            return live.label(spans)[1], live.corrections([])
+        finally:
+            service.close()
+
+    now, corrections = asyncio.run(run())
+    assert now[0] != now[-1], now
+    assert len(corrections) == 1 and corrections[0]["word_speakers"] == now
+    assert corrections[0]["speaker"] in now

@@ -89,11 +89,15 @@ def test_transcribe_writes_every_format(server, token, testdata, tmp_path):
     voices = re.findall(r"^\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d\n<v (S\d+)>", vtt, re.M)
     assert len(voices) == len(cues) and set(voices) == {s["speaker"] for s in segments}
 
+    # RTTM: a turn per run of a final's words with one speaker, covering each word.
     rttm = [line.split() for line in out["rttm"].read_text().splitlines()]
-    assert [(r[0], r[1], r[7]) for r in rttm] == [("SPEAKER", "sample", s["speaker"]) for s in segments]
-    for row, segment in zip(rttm, segments, strict=True):
-        assert float(row[3]) == pytest.approx(segment["start"], abs=0.001)
-        assert float(row[4]) == pytest.approx(segment["end"] - segment["start"], abs=0.002)
+    assert {(r[0], r[1]) for r in rttm} == {("SPEAKER", "sample")} and len(rttm) >= len(segments)
+    turns = [(float(r[3]), float(r[3]) + float(r[4]), r[7]) for r in rttm]
+    assert [t[0] for t in turns] == sorted(t[0] for t in turns)
+    for segment in segments:
+        for word in segment["words"]:
+            middle = (word["start"] + word["end"]) / 2
+            assert word["speaker"] in {who for a, b, who in turns if a - 0.002 <= middle <= b + 0.002}, word
     assert "wrote" in result.stderr
 
 

@@ -42,11 +42,13 @@ def test_finals_are_stored_as_sent_with_corrected_speakers(store, database_url):
     new_session(store)
     store.add_final(SID, final(0, 0.3, 2.0, "hello there", terms=[{"term": "aspirin"}]))
     store.add_final(SID, final(1, 2.5, 4.0, "", speaker=None))
-    store.add_final(SID, final(2, 4.2, 6.5, "general kenobi"))
+    store.add_final(SID, final(2, 4.2, 6.5, "general kenobi", words=[
+        {"text": "general", "start": 4.2, "end": 5.0, "confidence": 0.9, "speaker": "S1"},
+        {"text": "kenobi", "start": 5.1, "end": 6.5, "confidence": 0.9, "speaker": "S1"}]))
     record = store.get_session(SID)
     assert record.status == "active" and record.ended_at is None
     assert record.audio_seconds == 6.5, "while live, the covered audio is the last final's end"
-    store.update_speakers(SID, {2: "S2"})
+    store.update_speakers(SID, [{"segment_id": 2, "speaker": "S2", "word_speakers": ["S1", "S2"]}])
     store.end_session(SID, time.time(), "client_end", 7.25)
 
     # A second, independent connection sees everything committed.
@@ -62,6 +64,7 @@ def test_finals_are_stored_as_sent_with_corrected_speakers(store, database_url):
     assert [f["speaker"] for f in finals] == ["S1", None, "S2"]
     assert finals[0]["terms"] == [{"term": "aspirin"}], "fields unknown to the store are kept"
     assert finals[2]["text"] == "general kenobi" and finals[2]["lag"] == 0.1
+    assert [w["speaker"] for w in finals[2]["words"]] == ["S1", "S2"], "word speakers corrected too"
     assert store.get_session("f" * 32) is None and store.finals("f" * 32) == []
 
 
@@ -125,7 +128,7 @@ def test_worker_runs_calls_in_order_off_the_loop(database_url, caplog):
     async def scenario(worker: StoreWorker):
         await worker.call(lambda s: new_session(s))
         worker.submit(lambda s: s.add_final(SID, final(0, 0.0, 1.0, "queued")), "first final")
-        worker.submit(lambda s: s.update_speakers(SID, {0: "S3"}), "correction")
+        worker.submit(lambda s: s.update_speakers(SID, [{"segment_id": 0, "speaker": "S3"}]), "correction")
         worker.submit(lambda s: s.add_final(SID, final(0, 0.0, 1.0, "duplicate")), "duplicate final")
         thread = await worker.call(lambda s: threading.current_thread().name)
         return thread, await worker.call(lambda s: s.finals(SID))
