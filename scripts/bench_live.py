@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -62,9 +63,13 @@ def read_audio(name: str) -> np.ndarray:
 
 
 def reference_text(name: str) -> str:
+    """A recording's reference words, from its .txt, .jsonl (AMI) or .stm file."""
     stem = name.rsplit(".", 1)[0]
     if (TESTDATA / f"{stem}.txt").exists():
         return (TESTDATA / f"{stem}.txt").read_text()
+    if (TESTDATA / f"{stem}.jsonl").exists():
+        turns = [json.loads(line) for line in (TESTDATA / f"{stem}.jsonl").read_text().splitlines() if line]
+        return " ".join(turn["text"] for turn in sorted(turns, key=lambda turn: turn["start"]))
     lines = (TESTDATA / f"{stem}.stm").read_text().splitlines()
     rows = sorted((float(l.split()[3]), " ".join(l.split()[5:])) for l in lines if l.strip())
     return " ".join(text for _, text in rows)

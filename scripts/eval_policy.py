@@ -105,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default=json.dumps(DEFAULT_CONFIGS),
                         help="JSON list of StreamingOptions overrides ({} = the defaults)")
-    parser.add_argument("--files", default="sample.wav,jfk.wav")
+    parser.add_argument("--files", default="sample.wav,jfk.wav,ami-ES2011a-headset-40s-46s.wav")
     parser.add_argument("--offsets", default="0,0.13,0.37,0.61,0.89",
                         help="seconds cut from each file's start, one run each")
     parser.add_argument("--model", default="tiny.en")

@@ -90,6 +90,10 @@ class StreamingOptions:
     ``keep_context`` seconds of speech before it (committed, so only the
     words after them are new): whisper hears a short utterance ("ask not")
     far better after its neighbours' words than alone.  0 turns it off."""
+    context_min: float = 1.0
+    """An utterance with less audio of its own than this (seconds, pre-roll
+    and tail included) is decoded without the context: for a short noise
+    whisper tends to repeat the context's words."""
     commit_after: float = 3.0
     """Seconds of an utterance's own audio before words are committed early.  Hypotheses
     are decoded without temperature fallback, and tiny.en hears a short
@@ -147,7 +151,7 @@ class _Job:
     is_final: bool
     speculative: bool = False  # a partial decoded as the final would be
     cut_short: bool = False  # closed by finalize() or the stream's end, maybe mid-word: padded
-    speech: int = 0  # where the utterance's speech starts: words ending before it are its context
+    own: int = 0  # where the utterance's own audio starts: before it, the previous final's context
     done: asyncio.Future[None] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future(), repr=False)
 
@@ -191,8 +195,8 @@ def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float,
     so the committed end can lie a word or two early); the rest, written
     differently this time, are matched by time: hypothesis words centred
     before the committed end, or starting before ``speech`` when the committed
-    words are the previous utterance's, heard again as context, and the VAD
-    found the new speech to start there (whisper may stretch the last of them
+    words are the previous utterance's, heard again as context, and the new
+    utterance's own audio starts there (whisper may stretch the last of them
     over the pause).
     """
     if not committed or not hypothesis:
@@ -236,6 +240,7 @@ class StreamingRecognizer:
         self._split = split
         self._ring = AudioRing(int(options.ring_seconds * SAMPLE_RATE))
         self._received = 0           # samples pushed so far
+        self._chunk_start = 0        # where the chunk being pushed starts
         self._committed = 0          # samples before this are finalized or discarded
         self._utt_start: int | None = None
         self._last_partial_end = 0   # audio end of the last partial's window
@@ -244,10 +249,9 @@ class StreamingRecognizer:
         # Committed words still inside the window of the oldest pending audio
         # (the first queued final's, else the open utterance's).
         self._anchor: list[Word] = []
-        # (window start, words) of the last final's context for the next utterance (context_gap)
-        self._context: tuple[int, list[Word]] | None = None
-        self._utt_new = 0  # where the open utterance's own audio begins (after any context)
-        self._utt_speech = 0  # its VAD speech start when it has a context, else 0
+        # (window start, words, window end) of the last final: the next utterance's context
+        self._context: tuple[int, list[Word], int] | None = None
+        self._utt_own = 0  # where the open utterance's own audio begins (after any context)
         self._pause_end: int | None = None  # window end of a final due if the pause lasts
         # (start, end, result) of the last speculative decode, reused by a final of that window
         self._speculation: tuple[int, int, Transcription] | None = None
@@ -296,6 +300,7 @@ class StreamingRecognizer:
         if self._failure is not None:
             return  # the session is ending with the failure; no worker would take it
         self._ring.write(audio)
+        self._chunk_start = self._received
         self._received += audio.size
         for event in events:
             if isinstance(event, SpeechStart):
@@ -327,8 +332,7 @@ class StreamingRecognizer:
         if closed is not None:
             closed.cut_short = True
         if closed is not None and speech_continues:
-            self._utt_start = self._utt_new = self._last_partial_end = self._received
-            self._utt_speech = 0
+            self._utt_start = self._utt_own = self._last_partial_end = self._received
             # (the anchor stays with the closed utterance's queued final)
         self._wake.set()
         if self._jobs:
@@ -368,13 +372,15 @@ class StreamingRecognizer:
     def _open(self, sample: int) -> None:
         if self._utt_start is None:
             start = max(self._committed, sample - int(self.options.pre_roll * SAMPLE_RATE))
-            self._utt_start = self._utt_new = self._last_partial_end = start
-            self._utt_speech = 0
+            self._utt_start = self._utt_own = self._last_partial_end = start
             context, self._context = self._context, None
             if context is not None and \
                     sample - context[1][-1].end * SAMPLE_RATE <= self.options.context_gap * SAMPLE_RATE:
-                self._utt_start, self._anchor = context
-                self._utt_speech = sample
+                self._utt_start, self._anchor = context[0], context[1]
+                # Its own audio starts where its window would without the context: the
+                # ring would have kept only the pre-roll before this chunk.
+                self._utt_own = self._last_partial_end = max(
+                    start, context[2], self._chunk_start - int(self.options.pre_roll * SAMPLE_RATE))
             self._utt_language = None  # a new utterance may be in another language
 
     def _close_utterance(self, end: int) -> _Job | None:
@@ -382,7 +388,7 @@ class StreamingRecognizer:
             return None
         # An end past the audio received: the stream stopped inside the tail.
         job = _Job(self._utt_start, min(end, self._received), is_final=True,
-                   cut_short=end > self._received, speech=self._utt_speech)
+                   cut_short=end > self._received, own=self._utt_own)
         self._jobs.append(job)
         self._utt_start = self._pause_end = None
         return job
@@ -412,18 +418,18 @@ class StreamingRecognizer:
             return None
         length = self._received - self._utt_start
         if length >= self.options.max_segment * SAMPLE_RATE:
-            return _Job(self._utt_start, self._received, is_final=False, speech=self._utt_speech)
+            return _Job(self._utt_start, self._received, is_final=False, own=self._utt_own)
         if self.engine.queue_depth > 0:
             return None  # merged into the next hypothesis
         if self._pause_end is not None and self._pause_end <= self._received:
             end, self._pause_end = self._pause_end, None
             if end - self._utt_start >= MIN_WINDOW:  # (an early commit may have passed it)
-                return _Job(self._utt_start, end, is_final=False, speculative=True, speech=self._utt_speech)
+                return _Job(self._utt_start, end, is_final=False, speculative=True, own=self._utt_own)
         new_audio = self._received - self._last_partial_end
         # Without interim results, hypotheses are still needed to keep long windows committed.
         wanted = self.options.interim_results or length >= self.options.trim_window * SAMPLE_RATE
         if wanted and new_audio >= self.options.partial_interval * SAMPLE_RATE:
-            return _Job(self._utt_start, self._received, is_final=False, speech=self._utt_speech)
+            return _Job(self._utt_start, self._received, is_final=False, own=self._utt_own)
         return None
 
     async def _run(self) -> None:
@@ -471,26 +477,30 @@ class StreamingRecognizer:
             job.done.set_result(None)
             return
         forced = job.end - job.start >= max_length and (end < job.end or not job.is_final)
-        result = self._speculated(job.start, end) if job.is_final else None
+        start, anchor = job.start, self._anchor
+        if (job.is_final or job.speculative) and job.own > job.start and \
+                end - job.own < self.options.context_min * SAMPLE_RATE:
+            start, anchor = job.own, []  # as if there were no context
+        result = self._speculated(start, end) if job.is_final else None
         if result is None:
             decode = self.decode if job.is_final or forced or job.speculative else self._partial_decode
             if self._detect and decode is self._partial_decode and self._utt_language is not None:
                 # Partials keep the utterance's language (no flip-flopping on a few
                 # more words); finals detect again, over their whole window.
                 decode = dataclasses.replace(decode, language=self._utt_language[0])
-            audio = self._audio(job.start, end)
+            audio = self._audio(start, end)
             if job.cut_short and end == job.end:
                 # whisper drops the last words of audio that stops mid-speech;
                 # with a short silence after them it hears the utterance end.
                 audio = np.concatenate([audio, np.zeros(int(self.options.end_padding * SAMPLE_RATE), np.float32)])
             result = await self.engine.run(audio, decode, abort=self._abort)
-            if result.language_probability is not None and end - job.start >= MIN_DETECT:
+            if result.language_probability is not None and end - start >= MIN_DETECT:
                 self._utt_language = (result.language, result.language_probability)
         if job.speculative:
-            self._speculation = (job.start, end, result)
+            self._speculation = (start, end, result)
             if self._jobs and self._jobs[0].start == job.start and self._jobs[0].end == end:
                 return  # the utterance ended as foreseen: its final, next, reuses this
-        words = self._new_words(result.words, job.start / SAMPLE_RATE, job.speech / SAMPLE_RATE)
+        words = self._new_words(result.words, start / SAMPLE_RATE, job.own / SAMPLE_RATE, anchor)
         if job.is_final and not forced:
             self._end_utterance(job, words)
             await self._finish_segment(job, words, result)
@@ -503,7 +513,7 @@ class StreamingRecognizer:
             self._last_partial_end = end
             history = self._history = [*history, words][-(self.options.agreement - 1):]
         stable = self._stable(words[:agreed], end)
-        if end - max(job.start, self._utt_new) < self.options.commit_after * SAMPLE_RATE:
+        if end - max(job.start, job.own) < self.options.commit_after * SAMPLE_RATE:
             stable = []  # a short utterance: its final, at the pause, decodes it best
         if forced:
             # The window is full: this long-context hypothesis is the best there will be.
@@ -529,7 +539,7 @@ class StreamingRecognizer:
             keep_from = said[-1].end - self.options.keep_context
             i = next((i for i, w in enumerate(said) if w.start >= keep_from), len(said) - 1)
             cut = job.start if i == 0 else self._quietest(said[i - 1].end, said[i].start, job.start, job.end)
-            self._context = (max(job.start, cut), said[i:])
+            self._context = (max(job.start, cut), said[i:], job.end)
         self._discard_until(job.end)
 
     def _speculated(self, start: int, end: int) -> Transcription | None:
@@ -544,11 +554,12 @@ class StreamingRecognizer:
             self._partial_sent = True
             await self._deliver(self._event(job, words, result, is_final=False, end=end))
 
-    def _new_words(self, words: list[Word], offset: float, speech: float) -> list[Word]:
-        """A hypothesis's words after the committed ones (:attr:`_anchor`), in
-        session time; ``speech``: see :func:`repeated_prefix`."""
+    def _new_words(self, words: list[Word], offset: float, own: float, anchor: list[Word]) -> list[Word]:
+        """A hypothesis's words after the committed ones in its window
+        (``anchor``), in session time; ``own``: where the utterance's own audio
+        starts, after the previous final's context (``speech`` of :func:`repeated_prefix`)."""
         placed = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in words]
-        return self._place(placed[repeated_prefix(self._anchor, placed, self.options.align_slack, speech):])
+        return self._place(placed[repeated_prefix(anchor, placed, self.options.align_slack, own):])
 
     def _place(self, words: list[Word]) -> list[Word]:
         """Words never before the end of the last final, times monotonic.

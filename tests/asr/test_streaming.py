@@ -142,6 +142,15 @@ def test_short_utterances_are_heard_after_the_previous_words(engine, testdata):
     assert normalize(finals_text(heard)).count("ask not") == 1
 
 
+def test_a_short_noise_after_a_pause_does_not_repeat_the_context(engine, testdata):
+    """The AMI clip ends with a 0.1 s sound a second after "you can call me
+    Abbie": heard after that context, tiny.en wrote "You can call me Abby." two
+    more times for it; a sound that short is decoded alone (``context_min``)."""
+    audio = read16k(testdata / "ami-ES2011a-headset-40s-46s.wav")
+    events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
+    assert normalize(finals_text(events)).count("call me") == 1, finals_text(events)
+
+
 def test_the_last_words_survive_a_stream_that_stops_right_after_them(engine, testdata):
     """jfk.wav ends 0.3 s after "country"; whisper drops a window's last word
     unless silence follows, so the final closed by the stream's end is padded."""
