@@ -47,6 +47,7 @@ CHUNK = 1600  # 100 ms at 16 kHz
 DEFAULT_CONFIGS = [
     {},
     {"context_gap": 0},
+    {"context_min": 0},
     {"agreement": 3, "partial_interval": 0.5},
     {"commit_after": 0.0},
     {"edge_margin": 1.0, "trim_window": 6.0},

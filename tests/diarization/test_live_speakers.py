@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -13,6 +14,8 @@ from lumen.diarization.options import DiarizationOptions
 from lumen.diarization.tracker import LabelChange
 
 from diarization_support import SAMPLE_RATE
+
+T = TypeVar("T")
 
 
 def test_finals_sent_before_the_first_labelling_are_named_by_it(embedder: SpeakerEmbedder,
@@ -50,26 +53,31 @@ def test_finals_sent_before_the_first_labelling_are_named_by_it(embedder: Speake
     assert named[0]["word_speakers"] == [named[0]["speaker"]]
 
 
-def test_a_label_that_changed_while_the_final_was_stored_is_corrected(embedder: SpeakerEmbedder,
-                                                                        sample: np.ndarray) -> None:
-    async def run() -> tuple[str, list[dict[str, object]]]:
+def labelled(embedder: SpeakerEmbedder, audio: np.ndarray, then: Callable[[LiveSpeakers], T]) -> T:
+    """``then(live)`` once ``audio`` has been fed at once and every update it started has run."""
+    async def run() -> T:
         service = Diarizer(DiarizationOptions(), max_workers=1, embedder=embedder)
         live = LiveSpeakers(service, service.session(), lambda changes: None)
-        vad = VadSegmenter()
         try:
-            audio = sample[:10 * SAMPLE_RATE]
-            live.feed(audio, vad.feed(audio))
+            live.feed(audio, VadSegmenter().feed(audio))
             while live._update is not None:
                 await asyncio.sleep(0.05)
-            now, _ = live.label([(7.0, 8.0)])
-            assert now is not None
-            stale = "S2" if now == "S1" else "S1"
-            live.sent(5, [(7.0, 8.0)], [stale])  # labelled before an update that finished meanwhile
-            return now, live.corrections([])  # the next update's call, with no changes of its own
+            return then(live)
         finally:
             service.close()
+    return asyncio.run(run())
 
-    now, corrections = asyncio.run(run())
+
+def test_a_label_that_changed_while_the_final_was_stored_is_corrected(embedder: SpeakerEmbedder,
+                                                                        sample: np.ndarray) -> None:
+    def stale_final(live: LiveSpeakers) -> tuple[str | None, list[dict[str, object]]]:
+        now, _ = live.label([(7.0, 8.0)])
+        assert now is not None
+        stale = "S2" if now == "S1" else "S1"
+        live.sent(5, [(7.0, 8.0)], [stale])  # labelled before an update that finished meanwhile
+        return now, live.corrections([])  # the next update's call, with no changes of its own
+
+    now, corrections = labelled(embedder, sample[:10 * SAMPLE_RATE], stale_final)
     assert corrections == [{"segment_id": 5, "speaker": now, "word_speakers": [now]}]
 
 
@@ -79,22 +87,12 @@ def test_a_final_spanning_a_speaker_change_is_corrected_word_by_word(embedder: S
     all its words; the correction names each word (speaker 90 until 14.7 s, then 91)."""
     spans = [(12.6, 13.0), (13.2, 13.6), (13.7, 14.2), (15.0, 15.4), (15.6, 16.0), (16.4, 16.8)]
 
-    async def run() -> tuple[list[str | None], list[dict[str, object]]]:
-        service = Diarizer(DiarizationOptions(), max_workers=1, embedder=embedder)
-        live = LiveSpeakers(service, service.session(), lambda changes: None)
-        vad = VadSegmenter()
-        try:
-            audio = sample[:20 * SAMPLE_RATE]
-            live.feed(audio, vad.feed(audio))
-            while live._update is not None:
-                await asyncio.sleep(0.05)
-            first, _ = live.label(spans[:1])
-            live.sent(7, spans, [first] * len(spans))  # as sent before the change was heard
-            return live.label(spans)[1], live.corrections([])
-        finally:
-            service.close()
+    def spanning_final(live: LiveSpeakers) -> tuple[list[str | None], list[dict[str, object]]]:
+        first, _ = live.label(spans[:1])
+        live.sent(7, spans, [first] * len(spans))  # as sent before the change was heard
+        return live.label(spans)[1], live.corrections([])
 
-    now, corrections = asyncio.run(run())
+    now, corrections = labelled(embedder, sample[:20 * SAMPLE_RATE], spanning_final)
     assert now[0] != now[-1], now
     assert len(corrections) == 1 and corrections[0]["word_speakers"] == now
     assert corrections[0]["speaker"] in now
