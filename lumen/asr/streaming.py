@@ -116,9 +116,10 @@ class StreamingOptions:
     VAD's ``pause_silence`` should equal it, so a speculative final sees the
     same window as the final."""
     end_padding: float = 2.0
-    """Seconds of silence appended to a final closed by ``finalize``/``end``:
-    whisper drops the last words of audio that stops right after them
-    (tiny.en loses jfk.wav's last word with up to a second of it)."""
+    """Seconds of silence appended to a final closed by ``finalize``/``end``
+    or by the stream's end inside its tail: whisper drops the last words of
+    audio that stops right after them (tiny.en loses jfk.wav's last word
+    with up to a second of silence after it)."""
     speculate: bool = True
     """Decode an utterance's final at the VAD's pause instead of waiting for its end."""
     max_lag: float = 60.0
@@ -491,7 +492,7 @@ class StreamingRecognizer:
             audio = self._audio(start, end)
             if job.cut_short and end == job.end:
                 # whisper drops the last words of audio that stops mid-speech;
-                # with a short silence after them it hears the utterance end.
+                # with silence after them it hears the utterance end.
                 audio = np.concatenate([audio, np.zeros(int(self.options.end_padding * SAMPLE_RATE), np.float32)])
             result = await self.engine.run(audio, decode, abort=self._abort)
             if result.language_probability is not None and end - start >= MIN_DETECT:
