@@ -241,7 +241,6 @@ class StreamingRecognizer:
         self._split = split
         self._ring = AudioRing(int(options.ring_seconds * SAMPLE_RATE))
         self._received = 0           # samples pushed so far
-        self._chunk_start = 0        # where the chunk being pushed starts
         self._committed = 0          # samples before this are finalized or discarded
         self._utt_start: int | None = None
         self._last_partial_end = 0   # audio end of the last partial's window
@@ -301,11 +300,10 @@ class StreamingRecognizer:
         if self._failure is not None:
             return  # the session is ending with the failure; no worker would take it
         self._ring.write(audio)
-        self._chunk_start = self._received
         self._received += audio.size
         for event in events:
             if isinstance(event, SpeechStart):
-                self._open(event.sample)
+                self._open(event.sample, self._received - audio.size)
             elif isinstance(event, SpeechPause):
                 if self._utt_start is not None and self.options.speculate:
                     self._pause_end = event.sample + int(self.options.tail * SAMPLE_RATE)
@@ -370,7 +368,8 @@ class StreamingRecognizer:
             pass
 
     # -- bookkeeping ----------------------------------------------------------
-    def _open(self, sample: int) -> None:
+    def _open(self, sample: int, chunk_start: int) -> None:
+        """An utterance starts at ``sample`` (in the chunk pushed from ``chunk_start``)."""
         if self._utt_start is None:
             start = max(self._committed, sample - int(self.options.pre_roll * SAMPLE_RATE))
             self._utt_start = self._utt_own = self._last_partial_end = start
@@ -381,7 +380,7 @@ class StreamingRecognizer:
                 # Its own audio starts where its window would without the context: the
                 # ring would have kept only the pre-roll before this chunk.
                 self._utt_own = self._last_partial_end = max(
-                    start, context[2], self._chunk_start - int(self.options.pre_roll * SAMPLE_RATE))
+                    start, context[2], chunk_start - int(self.options.pre_roll * SAMPLE_RATE))
             self._utt_language = None  # a new utterance may be in another language
 
     def _close_utterance(self, end: int) -> _Job | None:

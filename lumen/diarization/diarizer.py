@@ -41,8 +41,8 @@ from lumen.diarization.clustering import cluster
 from lumen.errors import BadRequestError
 from lumen.diarization.embedder import SAMPLE_RATE, SpeakerEmbedder
 from lumen.diarization.options import DiarizationOptions
-from lumen.diarization.tracker import (LabelChange, Turn, changes, merge_turns, speaker_name, stable_names,
-                                       turns_between)
+from lumen.diarization.tracker import (LabelChange, Turn, changes, merge_turns, most_talk, speaker_name,
+                                       stable_names, turns_between)
 
 log = logging.getLogger(__name__)
 
@@ -146,11 +146,7 @@ class SessionDiarizer:
 
     def speaker(self, start: float, end: float) -> str | None:
         """The name covering most of ``[start, end]`` (a segment's label), or ``None`` before any."""
-        turns = self.speaker_turns(start, max(end, start + 1e-3))
-        talk: dict[str, float] = {}
-        for a, b, name in turns:
-            talk[name] = talk.get(name, 0.0) + b - a
-        return max(talk, key=lambda n: talk[n]) if talk else None
+        return most_talk(self.speaker_turns(start, max(end, start + 1e-3)))
 
     def timeline(self) -> list[Turn]:
         """Who spoke when: the labelled turns cut to the speech regions (no silence).

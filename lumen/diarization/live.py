@@ -35,7 +35,7 @@ from lumen.audio.vad import VadEvent
 from lumen.protocol import t
 from lumen.diarization.diarizer import Diarizer, SessionDiarizer
 from lumen.diarization.feed import SpeechFeed
-from lumen.diarization.tracker import LabelChange
+from lumen.diarization.tracker import LabelChange, most_talk
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +168,6 @@ class LiveSpeakers:
 
 def _majority(spans: Sequence[Span], speakers: Sequence[str | None]) -> str | None:
     """The speaker with the most word time (the first of them on a tie); None if nobody."""
-    talk: dict[str, float] = {}
-    for (a, b), speaker in zip(spans, speakers):
-        if speaker is not None:
-            talk[speaker] = talk.get(speaker, 0.0) + b - a + 1e-6  # a zero-length word still counts
-    return max(talk, key=lambda name: talk[name]) if talk else None
+    # (1 µs more per word: a zero-length word still counts)
+    return most_talk((a, b + 1e-6, speaker) for (a, b), speaker in zip(spans, speakers)
+                     if speaker is not None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
-from typing import Collection, Sequence
+from typing import Collection, Iterable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -91,6 +91,14 @@ def turns_between(turns: Sequence[Turn], start: float, end: float) -> list[Turn]
     out[0] = (start, out[0][1], out[0][2])
     out[-1] = (out[-1][0], end, out[-1][2])
     return out
+
+
+def most_talk(turns: Iterable[Turn]) -> str | None:
+    """The name with the most time in ``turns`` (the first of them on a tie); None if none."""
+    talk: dict[str, float] = {}
+    for start, end, name in turns:
+        talk[name] = talk.get(name, 0.0) + end - start
+    return max(talk, key=lambda name: talk[name]) if talk else None
 
 
 def changes(old: Sequence[Turn], new: Sequence[Turn], until: float) -> list[LabelChange]:

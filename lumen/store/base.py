@@ -210,19 +210,20 @@ class TranscriptStore:
         with self._transaction() as cursor:
             for entry in corrections:
                 segment_id, speaker = int(entry["segment_id"]), entry["speaker"]
-                self._execute(cursor, "UPDATE lumen_segments SET speaker = ? "
-                              "WHERE session_id = ? AND segment_id = ?", speaker, session_id, segment_id)
-                if entry.get("word_speakers") is None:
+                row = None
+                if entry.get("word_speakers") is not None:
+                    row = self._execute(cursor, "SELECT payload FROM lumen_segments WHERE session_id = ? "
+                                        "AND segment_id = ?", session_id, segment_id).fetchone()
+                if row is None:
+                    self._execute(cursor, "UPDATE lumen_segments SET speaker = ? "
+                                  "WHERE session_id = ? AND segment_id = ?", speaker, session_id, segment_id)
                     continue
-                row = self._execute(cursor, "SELECT payload FROM lumen_segments "
-                                    "WHERE session_id = ? AND segment_id = ?", session_id, segment_id).fetchone()
-                if row is not None:
-                    final = json.loads(row[0])
-                    for word, who in zip(final.get("words", []), entry["word_speakers"]):
-                        word["speaker"] = who
-                    self._execute(cursor, "UPDATE lumen_segments SET payload = ? "
-                                  "WHERE session_id = ? AND segment_id = ?", json.dumps(final), session_id,
-                                  segment_id)
+                final = json.loads(row[0])
+                for word, who in zip(final.get("words", []), entry["word_speakers"]):
+                    word["speaker"] = who
+                self._execute(cursor, "UPDATE lumen_segments SET speaker = ?, payload = ? "
+                              "WHERE session_id = ? AND segment_id = ?", speaker, json.dumps(final), session_id,
+                              segment_id)
 
     def end_session(self, session_id: str, ended_at: float, reason: str, audio_seconds: float) -> None:
         with self._transaction() as cursor:
