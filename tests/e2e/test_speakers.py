@@ -75,6 +75,21 @@ def test_every_final_has_a_speaker_and_updates_name_sent_finals(sample_session):
     assert isinstance(events[-1], Closed) and events[-1].code == 1000
 
 
+def test_every_word_has_a_speaker_and_corrections_name_each_word(sample_session):
+    """words[].speaker on every final; a correction's word_speakers has one name per
+    word of the final it corrects, and the segment's speaker is one of them."""
+    sent = {e.segment_id: e for e in finals(sample_session) if e.text}
+    for final in sent.values():
+        assert all(w.speaker in ("S1", "S2") for w in final.words), final
+        assert final.speaker in {w.speaker for w in final.words}
+    for event in sample_session:
+        if isinstance(event, SpeakersUpdated):
+            for entry in event.segments:
+                words = sent[entry["segment_id"]].words
+                assert len(entry["word_speakers"]) == len(words)
+                assert entry["speaker"] in entry["word_speakers"]
+
+
 def test_the_last_update_gives_the_speaker_timeline(sample_session, testdata):
     """The session's final ``turns``: who spoke when, scored like the evaluation
     (pyannote DER, ±0.25 s collar, overlap excluded; scripts/eval_diarization.py
