@@ -32,8 +32,9 @@ same time — results stream back while audio is still being sent::
 * ``finalize()`` asks for finals of everything sent so far; ``end()`` asks for
   the last finals, ``session.ended`` and the close.
 * :meth:`LumenClient.events` yields :class:`Transcript`, :class:`SpeakersUpdated`,
-  :class:`ServerError`, :class:`SessionEnded`, and always ends with
-  :class:`Closed`.
+  :class:`SpeakerTurns` (with ``speaker_turns=true``: ``timeline = event.apply(timeline)``
+  keeps the live who-spoke-when), :class:`ServerError`, :class:`SessionEnded`,
+  and always ends with :class:`Closed`.
 * A connection that was lost can be continued within the server's
   ``resume_grace``: ``connect(url, token, {"resume": session_id})``
   (``started["resumed_from"]`` says where), and :func:`fetch_transcript`
@@ -48,7 +49,7 @@ import json
 import time
 import wave
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Mapping, Sequence
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -119,6 +120,20 @@ class SpeakersUpdated:
 
 
 @dataclass(frozen=True)
+class SpeakerTurns:
+    """The live speaker timeline from ``since`` on (sessions with ``speaker_turns``):
+    ``turns`` ``[{start, end, speaker}]`` replace every turn the client holds after ``since``."""
+
+    since: float
+    turns: list[dict[str, Any]]
+
+    def apply(self, timeline: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``timeline`` (the turns as last known) with this update applied."""
+        kept = [dict(turn, end=min(turn["end"], self.since)) for turn in timeline if turn["start"] < self.since]
+        return kept + [dict(turn) for turn in self.turns]
+
+
+@dataclass(frozen=True)
 class ServerError:
     code: str
     message: str
@@ -139,7 +154,7 @@ class Closed:
     reason: str | None
 
 
-Event = Transcript | SpeakersUpdated | ServerError | SessionEnded | Closed
+Event = Transcript | SpeakersUpdated | SpeakerTurns | ServerError | SessionEnded | Closed
 
 
 def parse_event(message: Mapping[str, Any]) -> Event | None:
@@ -154,6 +169,8 @@ def parse_event(message: Mapping[str, Any]) -> Event | None:
                           message.get("language_probability"))
     if kind == "speakers.updated":
         return SpeakersUpdated(message["segments"], message.get("turns"))
+    if kind == "speakers.turns":
+        return SpeakerTurns(message["since"], message["turns"])
     if kind == "error":
         return ServerError(message["code"], message["message"])
     if kind == "session.ended":

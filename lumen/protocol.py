@@ -62,6 +62,9 @@ class SessionOptions:
     """Send partial transcripts (``is_final: false``) while speech goes on."""
     diarize: bool = True
     """Label speakers (``speaker`` field) when the server has diarization."""
+    speaker_turns: bool = False
+    """Send the live speaker timeline as ``speakers.turns`` messages (who spoke
+    when, on the diarizer's own boundaries) as it is labelled and relabelled."""
     num_speakers: int | None = None
     """Exact number of speakers, when known (1-16)."""
     min_speakers: int | None = None
@@ -129,7 +132,7 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
         values["language"] = language
     if "keyterms" in query:
         values["keyterms"] = parse_keyterms([k for k in query["keyterms"].split(",") if k.strip()])
-    for name in ("interim_results", "diarize", "terms", "denoise"):
+    for name in ("interim_results", "diarize", "speaker_turns", "terms", "denoise"):
         if name in query:
             values[name] = _parse_bool(name, query[name])
     for name in ("num_speakers", "min_speakers", "max_speakers"):
@@ -186,6 +189,11 @@ def speakers_updated(session_id: str, segments: list[dict[str, Any]],
     if turns is not None:
         body["turns"] = turns
     return encode("speakers.updated", session_id=session_id, **body)
+
+
+def speaker_turns(session_id: str, since: float, turns: list[dict[str, Any]]) -> str:
+    """The live timeline from ``since`` on: ``turns`` replace what the client holds after ``since``."""
+    return encode("speakers.turns", session_id=session_id, since=since, turns=turns)
 
 
 def error(code: str, message: str) -> str:

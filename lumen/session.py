@@ -171,6 +171,7 @@ class Session:
         """Send ``session.started``: the first message of every session."""
         config = self.options.to_dict()
         config["diarize"] = self._speakers is not None
+        config["speaker_turns"] = self.options.speaker_turns and self._speakers is not None
         config["terms"] = self._vocabulary is not None
         config["denoise"] = self._frontend is not None
         resume = self._recorder.resume_point if self._recorder is not None else None
@@ -315,6 +316,10 @@ class Session:
             if self._recorder is not None:
                 self._recorder.speakers(updated)
             self._send(protocol.speakers_updated(self.id, updated))
+        if self.options.speaker_turns:
+            change = self._speakers.timeline_changes(self._time_offset)
+            if change is not None:
+                self._send(protocol.speaker_turns(self.id, *change))
 
     def _on_recognizer_failure(self, exc: BaseException) -> None:
         self.end(LumenError(f"transcription failed: {exc}"))
@@ -373,7 +378,7 @@ class Session:
                 # The last corrections, with the final speaker timeline.
                 changes = await self._speakers.finish()
                 self._send(protocol.speakers_updated(self.id, self._speakers.corrections(changes),
-                                                     self._speakers.timeline()))
+                                                     self._speakers.timeline(self._time_offset)))
             except Exception:  # labels are a bonus: never lose the session's end over them
                 log.exception("final diarization failed", extra={"session_id": self.id})
         # A resumed session's totals count all its connections.

@@ -7,13 +7,19 @@ session audio.
 
 * **JSON** — ``{"session_id", "model", "audio_seconds", "segments": [{"id",
   "start", "end", "speaker", "text", "words": [{"text", "start", "end",
-  "confidence", "speaker"}]}]}``;
+  "confidence", "speaker"}]}], "turns": [{"start", "end", "speaker"}]}``
+  (``turns``: the speaker timeline, null when the session was not diarized);
 * **SRT** and **WebVTT** — subtitles: each final is cut at word boundaries into
   cues of at most ``MAX_CUE_CHARS`` characters, and where its words' speaker
   changes, wrapped on two lines; the speaker is a ``S1:`` prefix (SRT) or a
   ``<v S1>`` voice tag (WebVTT);
-* **RTTM** — one ``SPEAKER`` line per run of a final's words with one speaker
-  (NIST's diarization format, as read by ``pyannote.metrics`` and ``dscore``).
+* **RTTM** — one ``SPEAKER`` line per turn of the diarizer's speaker timeline
+  (the ``turns`` of the session's last ``speakers.updated``, or as
+  ``speakers.turns`` built it), which follows the voices' own boundaries; without
+  one (an ended session's stored finals), one per run of a final's words with
+  one speaker, which inherits whisper's word times (NIST's diarization format,
+  as read by ``pyannote.metrics`` and ``dscore``; docs/diarization.md compares
+  the two).
 """
 
 from __future__ import annotations
@@ -22,9 +28,9 @@ import json
 import textwrap
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from lumen.client import Event, SessionEnded, SpeakersUpdated, Transcript, Word
+from lumen.client import Event, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript, Word
 from lumen.errors import ConfigError
 
 #: Longest subtitle cue, in characters (two lines of 42, the usual broadcast limit).
@@ -49,6 +55,8 @@ class TranscriptRecord:
         self.session_id = session_id
         self.model = model
         self.audio_seconds: float | None = None
+        self.turns: list[dict[str, Any]] | None = None
+        """The speaker timeline ``[{start, end, speaker}]``, once the server sent one."""
         self._segments: dict[int, Segment] = {}
 
     @property
@@ -56,7 +64,7 @@ class TranscriptRecord:
         return list(self._segments.values())
 
     def add(self, event: Event) -> None:
-        """Take any event; only non-empty finals, corrections and the end matter."""
+        """Take any event; only non-empty finals, corrections, the timeline and the end matter."""
         if isinstance(event, Transcript) and event.is_final and event.text:
             self._segments[event.segment_id] = Segment(event.segment_id, event.start, event.end,
                                                        event.speaker, event.text, list(event.words))
@@ -68,6 +76,10 @@ class TranscriptRecord:
                 if segment_id in self._segments:
                     segment = self._segments[segment_id]
                     segment.words = [replace(w, speaker=who) for w, who in zip(segment.words, speakers)]
+            if event.turns is not None:  # the session's last: the whole timeline
+                self.turns = list(event.turns)
+        elif isinstance(event, SpeakerTurns):
+            self.turns = event.apply(self.turns or [])
         elif isinstance(event, SessionEnded):
             self.audio_seconds = event.audio_seconds
 
@@ -75,7 +87,7 @@ class TranscriptRecord:
     def to_json(self) -> str:
         return json.dumps({"session_id": self.session_id, "model": self.model,
                            "audio_seconds": self.audio_seconds,
-                           "segments": [asdict(s) for s in self.segments]},
+                           "segments": [asdict(s) for s in self.segments], "turns": self.turns},
                           ensure_ascii=False, indent=2) + "\n"
 
     def to_srt(self) -> str:
@@ -96,10 +108,14 @@ class TranscriptRecord:
 
     def to_rttm(self, file_id: str) -> str:
         file_id = "_".join(file_id.split()) or "audio"
+        if self.turns is not None:
+            turns = [(turn["start"], turn["end"], turn["speaker"]) for turn in self.turns]
+        else:
+            turns = [(start, end, speaker) for segment in self.segments
+                     for start, end, speaker, _ in _turns(segment)]
         return "".join(f"SPEAKER {file_id} 1 {start:.3f} {max(0.0, end - start):.3f} "
                        f"<NA> <NA> {speaker} <NA> <NA>\n"
-                       for segment in self.segments for start, end, speaker, _ in _turns(segment)
-                       if speaker is not None)
+                       for start, end, speaker in turns if speaker is not None)
 
     def _cues(self) -> list[tuple[float, float, str | None, str]]:
         """(start, end, speaker, text): finals cut at speaker changes, then at

@@ -25,8 +25,12 @@ Server mode (``--server``) starts ``lumen serve``, streams each recording
 through it at real-time pace like a client, and scores the speaker labels
 of the finals as they arrived and after every ``speakers.updated`` (each
 final's span carries its label: word timing and segment granularity count),
-the speaker timeline (``turns``) of the session's last ``speakers.updated``
-(the diarizer's own answer to "who spoke when"), plus the label lag (arrival of a final after its audio ended) and, for sample.wav,
+the live speaker timeline (``speaker_turns=true``: the ``speakers.turns``
+messages, the diarizer's own answer to "who spoke when") as first emitted
+``lag`` seconds later (each instant of the final timeline's speech named as
+the timeline received by then named it) and its final state (the ``turns``
+of the session's last ``speakers.updated``), plus the label lag (arrival of
+a final after its audio ended) and, for sample.wav,
 the speaker-attributed WER against ``sample.stm`` (each hypothesis speaker
 mapped to the reference speaker it overlaps most; WER of the per-speaker
 texts, concatenated).
@@ -361,12 +365,20 @@ def speaker_attributed_wer(finals: Sequence[dict], updates: Sequence[dict], labe
     return jiwer.wer(" ".join(refs), " ".join(hyps))
 
 
-async def stream_to_server(url: str, token: str, path: Path) -> tuple[list[dict], list[dict], list[float]]:
-    """Stream a WAV at real-time pace; return (finals, speakers.updated messages, label lags)."""
-    from lumen.client import LumenClient, Transcript, stream_file, wav_bytes_per_second
+@dataclass
+class ServerRun:
+    finals: list[dict]
+    updates: list[dict]  # speakers.updated messages
+    lags: list[float]  # label lag of each final
+    snapshots: list[tuple[float, list[Turn]]]  # (stream time, live timeline) at each speakers.turns
+
+
+async def stream_to_server(url: str, token: str, path: Path) -> ServerRun:
+    """Stream a WAV at real-time pace, like a client that asked for ``speaker_turns``."""
+    from lumen.client import LumenClient, SpeakerTurns, Transcript, stream_file, wav_bytes_per_second
 
     data = path.read_bytes()
-    client = await LumenClient.connect(url, token)
+    client = await LumenClient.connect(url, token, {"speaker_turns": True})
     began = time.monotonic()
 
     async def send() -> None:
@@ -374,40 +386,69 @@ async def stream_to_server(url: str, token: str, path: Path) -> tuple[list[dict]
         await client.end()
 
     sender = asyncio.ensure_future(send())
-    lags = []
+    lags: list[float] = []
+    snapshots: list[tuple[float, list[Turn]]] = []
+    timeline: list[dict] = []
     async for event in client.events():
         if isinstance(event, Transcript) and event.is_final and event.text:
             lags.append(time.monotonic() - began - event.end)
+        elif isinstance(event, SpeakerTurns):
+            timeline = event.apply(timeline)
+            snapshots.append((time.monotonic() - began, [(x["start"], x["end"], x["speaker"]) for x in timeline]))
     await sender
     finals = [m for m in client.messages if m["type"] == "transcript" and m["is_final"] and m["text"]]
     updates = [m for m in client.messages if m["type"] == "speakers.updated"]
-    return finals, updates, lags
+    return ServerRun(finals, updates, lags, snapshots)
 
 
-def evaluate_server() -> None:
+def live_timeline_scores(run: ServerRun, timeline: Annotation, reference: Annotation,
+                         lags: Sequence[float]) -> dict[float, Scores]:
+    """The live timeline as first emitted, by lag, over the final timeline's speech."""
+    speech = np.zeros(int(np.ceil(max(timeline.get_timeline().extent().end, 0.0) / FRAME)) + 1, dtype=bool)
+    for segment in timeline.get_timeline():
+        speech[int(round(segment.start / FRAME)):int(round(segment.end / FRAME))] = True
+    return {lag: score(reference, emitted_annotation(run.snapshots, speech, lag, reference.uri)) for lag in lags}
+
+
+def live_timeline_lags(run: ServerRun, timeline: Annotation) -> np.ndarray:
+    """Per instant (frame) of the final timeline's speech: seconds until a
+    ``speakers.turns`` first named it (NaN if none ever did)."""
+    frames = [(segment.start + k * FRAME) for segment in timeline.get_timeline()
+              for k in range(int((segment.end - segment.start) / FRAME))]
+    lags = np.full(len(frames), np.nan)
+    for taken, turns in run.snapshots:
+        for i in np.flatnonzero(np.isnan(lags)):
+            if any(a <= frames[i] < b for a, b, _ in turns):
+                lags[i] = taken - frames[i]
+    return lags
+
+
+def evaluate_server(lags: Sequence[float]) -> None:
     """``--server``: the recordings through a real ``lumen serve``."""
     sys.path.insert(0, str(ROOT / "scripts"))
     from live_server import SECRET, live_server
 
     from lumen.auth import mint_token
 
-    head = ["recording", "first-emitted DER/full", "final DER/full", "timeline DER/full", "label lag p50/p95 s",
-            "speakers est/true", "speaker-attributed WER"]
+    head = ["recording", "words first-emitted DER/full", "words final DER/full"] + [
+        f"timeline first@{lag:g}s DER/full" for lag in lags] + [
+        "timeline final DER/full", "timeline label lag p50/p95 s", "final label lag p50/p95 s", "speakers est/true", "speaker-attributed WER"]
     rows = []
     with live_server() as (url, _):
         for (name, _audio, reference), path in zip(recordings(), [TESTDATA / "sample.wav",
                                                                   TESTDATA / "ami-ES2011a-headset-40s-46s.wav"]):
-            finals, updates, lags = asyncio.run(stream_to_server(url, mint_token(SECRET, sub="eval"), path))
-            first, final, timeline = server_annotations(finals, updates, name)
-            scored_first, scored_final = score(reference, first), score(reference, final)
-            scored_timeline = score(reference, timeline)
-            sawer = (f"{speaker_attributed_wer(finals, updates, final, TESTDATA / 'sample.stm'):.1%}"
+            run = asyncio.run(stream_to_server(url, mint_token(SECRET, sub="eval"), path))
+            first, final, timeline = server_annotations(run.finals, run.updates, name)
+            live = live_timeline_scores(run, timeline, reference, lags)
+            sawer = (f"{speaker_attributed_wer(run.finals, run.updates, final, TESTDATA / 'sample.stm'):.1%}"
                      if path.name == "sample.wav" else "-")
-            rows.append([name, f"{scored_first.der:.1%} / {scored_first.der_full:.1%}",
-                         f"{scored_final.der:.1%} / {scored_final.der_full:.1%}",
-                         f"{scored_timeline.der:.1%} / {scored_timeline.der_full:.1%}",
-                         f"{np.median(lags):.2f} / {np.percentile(lags, 95):.2f}",
-                         f"{len(final.labels())} / {len(reference.labels())}", sawer])
+            scored = [score(reference, first), score(reference, final)] + [live[lag] for lag in lags] + [
+                score(reference, timeline)]
+            named = live_timeline_lags(run, timeline)
+            rows.append([name] + [f"{x.der:.1%} / {x.der_full:.1%}" for x in scored] + [
+                f"{np.nanmedian(named):.2f} / {np.nanpercentile(named, 95):.2f}",
+                f"{np.median(run.lags):.2f} / {np.percentile(run.lags, 95):.2f}",
+                f"{len(final.labels())} / {len(reference.labels())}", sawer])
     widths = [max(len(row[i]) for row in rows + [head]) for i in range(len(head))]
     for row in [head, ["-" * w for w in widths]] + rows:
         print(" | ".join(cell.ljust(w) for cell, w in zip(row, widths)))
@@ -429,7 +470,7 @@ def main() -> None:
     # scored over the union of reference and hypothesis, as intended
     warnings.filterwarnings("ignore", message="'uem' was approximated")
     if args.server:
-        evaluate_server()
+        evaluate_server(args.lags)
         return
     torch.set_num_threads(1)
     options = replace(DiarizationOptions(), window=args.window, hop=args.hop, threshold=args.threshold,

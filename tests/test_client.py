@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from lumen.client import (ServerError, SessionEnded, SpeakersUpdated, Transcript, Word,
-                          parse_event)
+from lumen.client import (ServerError, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript,
+                          Word, parse_event)
 from lumen.errors import ConfigError
 from lumen.logs import JsonFormatter, TextFormatter, make_handler, redact_tokens
 from lumen.terminal import CLEAR_LINE, LiveDisplay, clock, speaker_colour, use_colour
@@ -156,6 +156,28 @@ def test_word_speaker_corrections_split_cues_and_rttm_turns():
     # A segment-only correction (a server without word speakers) keeps one turn.
     plain = record_of(transcript(0, "hello there", 0.0, 1.0), SpeakersUpdated([{"segment_id": 0, "speaker": "S2"}]))
     assert plain.to_rttm("f") == "SPEAKER f 1 0.000 1.000 <NA> <NA> S2 <NA> <NA>\n"
+
+
+def test_speaker_turns_replace_the_timeline_after_since_and_rttm_follows_the_timeline():
+    """speakers.turns: turns after ``since`` are replaced, one across it is cut; the
+    timeline (live, then the last speakers.updated's whole one) is what RTTM writes."""
+    event = parse_event({"type": "speakers.turns", "session_id": "x", "since": 4.0,
+                         "turns": [{"start": 4.5, "end": 6.0, "speaker": "S2"}]})
+    assert event == SpeakerTurns(4.0, [{"start": 4.5, "end": 6.0, "speaker": "S2"}])
+    held = [{"start": 1.0, "end": 3.0, "speaker": "S1"}, {"start": 3.5, "end": 5.0, "speaker": "S1"},
+            {"start": 5.5, "end": 6.0, "speaker": "S1"}]
+    assert event.apply(held) == [{"start": 1.0, "end": 3.0, "speaker": "S1"},
+                                 {"start": 3.5, "end": 4.0, "speaker": "S1"},
+                                 {"start": 4.5, "end": 6.0, "speaker": "S2"}]
+    record = record_of(transcript(0, "hello there general kenobi", 1.0, 3.0),
+                       SpeakerTurns(0.0, [{"start": 0.9, "end": 2.1, "speaker": "S1"}]),
+                       SpeakerTurns(2.0, [{"start": 2.0, "end": 3.2, "speaker": "S2"}]))
+    assert record.to_rttm("f") == ("SPEAKER f 1 0.900 1.100 <NA> <NA> S1 <NA> <NA>\n"
+                                   "SPEAKER f 1 2.000 1.200 <NA> <NA> S2 <NA> <NA>\n")
+    record.add(SpeakersUpdated([], [{"start": 0.95, "end": 3.1, "speaker": "S1"}]))
+    assert record.to_rttm("f") == "SPEAKER f 1 0.950 2.150 <NA> <NA> S1 <NA> <NA>\n"
+    assert json.loads(record.to_json())["turns"] == [{"start": 0.95, "end": 3.1, "speaker": "S1"}]
+    assert json.loads(record_of(transcript(0, "hi", 0.0, 1.0)).to_json())["turns"] is None
 
 
 def test_output_format_from_extension_or_flag():

@@ -18,6 +18,10 @@ def test_defaults_and_values():
     assert (options.sample_rate, options.encoding, options.channels, options.language,
             options.interim_results, options.diarize) == (44100, "pcm_f32le", 2, "en", False, False)
 
+    assert not protocol.SessionOptions().speaker_turns  # opt-in: most clients want labels on text only
+    assert protocol.parse_session_options({"speaker_turns": "true"}).speaker_turns
+    with pytest.raises(BadRequestError, match="speaker_turns must be true or false"):
+        protocol.parse_session_options({"speaker_turns": "sometimes"})
     assert protocol.SessionOptions().denoise is None  # unset: the server's setting
     assert protocol.parse_session_options({"denoise": "true"}).denoise is True
     assert protocol.parse_session_options({"denoise": "off"}).to_dict()["denoise"] is False

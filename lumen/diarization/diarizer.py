@@ -151,14 +151,22 @@ class SessionDiarizer:
     def timeline(self) -> list[Turn]:
         """Who spoke when: the labelled turns cut to the speech regions (no silence).
 
-        Worker side: call it when no update runs (after :meth:`finish`).
+        Worker side: call it when no update runs (between two updates, or
+        after :meth:`finish`).  Linear in the session's regions and turns.
         """
         with self._lock:
-            turns = list(self._turns)
+            turns = self._turns
         out: list[Turn] = []
+        k = 0  # both lists are sorted and without overlaps: one pass over each
         for region in self._regions:
             a, b = region.start / SAMPLE_RATE, region.end / SAMPLE_RATE
-            out += [(max(s, a), min(e, b), name) for s, e, name in turns if e > a and s < b]
+            while k < len(turns) and turns[k][1] <= a:
+                k += 1
+            j = k
+            while j < len(turns) and turns[j][0] < b:
+                s, e, name = turns[j]
+                out.append((max(s, a), min(e, b), name))
+                j += 1
         return out
 
     @property

@@ -3,13 +3,16 @@
 :class:`LiveSpeakers` takes the same 16 kHz audio and VAD events as the
 recognizer, keeps diarization updates running in the :class:`Diarizer`'s
 pool (one at a time per session, never awaited by the text path), and
-answers three questions for the session:
+answers four questions for the session:
 
 * :meth:`split` — a final's words cut into runs of one speaker each (a
   segment spanning a speaker change becomes two finals, split at the word
   boundary);
 * :meth:`label` — the speaker of each word (by its middle) and of the
   segment (the one who says most of its word time);
+* :meth:`timeline_changes` — the live speaker timeline's changes, for
+  ``speakers.turns`` (who spoke when, on the diarizer's own boundaries,
+  independent of whisper's word times);
 * :meth:`corrections` — finals already sent whose speakers a later
   re-clustering changed (of the segment or of any word: a speaker change
   the diarizer had not yet heard when the final went out is corrected word
@@ -35,7 +38,7 @@ from lumen.audio.vad import VadEvent
 from lumen.protocol import t
 from lumen.diarization.diarizer import Diarizer, SessionDiarizer
 from lumen.diarization.feed import SpeechFeed
-from lumen.diarization.tracker import LabelChange, most_talk
+from lumen.diarization.tracker import LabelChange, Turn, most_talk
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class LiveSpeakers:
         # Finals whose label changed between labelling and sending (an update
         # finished while the final was being stored): checked at the next call.
         self._stale: set[int] = set()
+        self._shown: list[Turn] = []  # the timeline as timeline_changes last returned it
 
     # -- audio in -------------------------------------------------------------
     def feed(self, audio: np.ndarray, events: Sequence[VadEvent]) -> None:
@@ -134,10 +138,29 @@ class LiveSpeakers:
             current = speaker if speaker is not None else current
         return groups
 
-    def timeline(self) -> list[dict[str, object]]:
-        """Who spoke when, over the session's speech: ``[{start, end, speaker}]`` (after :meth:`finish`)."""
-        return [{"start": t(start), "end": t(end), "speaker": name}
-                for start, end, name in self._session.timeline()]
+    def timeline(self, offset: float = 0.0) -> list[dict[str, object]]:
+        """Who spoke when, over the session's speech: ``[{start, end, speaker}]``
+        (after :meth:`finish`), times shifted by ``offset`` (a resumed session's)."""
+        return _wire(self._session.timeline(), offset)
+
+    def timeline_changes(self, offset: float = 0.0) -> tuple[float, list[dict[str, object]]] | None:
+        """What changed in the timeline since the last call, for ``speakers.turns``:
+        ``(since, turns)``, the turns from the first one that differs on (those
+        before ``since`` are as last returned); None when nothing changed.
+
+        Call it from ``on_changes``, which runs when no update does: a turn
+        changes only when an update labels a new window or renames old ones.
+        """
+        now = self._session.timeline()
+        shown = self._shown
+        k = 0
+        while k < len(now) and k < len(shown) and now[k] == shown[k]:
+            k += 1
+        if k == len(now) == len(shown):
+            return None
+        self._shown = now
+        since = min(turns[k][0] for turns in (now, shown) if k < len(turns))
+        return t(offset + since), _wire(now[k:], offset)
 
     def sent(self, segment_id: int, spans: list[Span], speakers: list[str | None]) -> None:
         """Remember a final (its words' spans and the speakers it was sent with) for corrections."""
@@ -164,6 +187,10 @@ class LiveSpeakers:
                 updated.append({"segment_id": segment_id, "speaker": _majority(final.spans, now),
                                 "word_speakers": now})
         return updated
+
+
+def _wire(turns: Sequence[Turn], offset: float) -> list[dict[str, object]]:
+    return [{"start": t(offset + start), "end": t(offset + end), "speaker": name} for start, end, name in turns]
 
 
 def _majority(spans: Sequence[Span], speakers: Sequence[str | None]) -> str | None:

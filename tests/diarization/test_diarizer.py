@@ -120,6 +120,21 @@ def test_end_speech_trims_trailing_silence_and_pauses_split_between_speakers(
     turns = session.speaker_turns(22.0, 30.0)
     assert [name for *_, name in turns] == ["S1", "S2"]
     assert turns[0][1] == pytest.approx((24.0 + 27.0) / 2)  # the pause 24-27 s is split in the middle
+    # The timeline is the turns cut to the speech: the pause belongs to nobody.
+    assert session.timeline() == [(22.0, 24.0, "S1"), (27.0, 30.0, "S2")]
+
+
+def test_timeline_is_the_turns_cut_to_every_region(embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
+    """One pass over regions and turns gives what cutting every turn by every region gives."""
+    session = SessionDiarizer(embedder, DiarizationOptions())
+    regions = [(6.5, 9.0), (9.5, 12.0), (13.0, 16.0), (17.0, 20.0), (21.0, 25.0), (26.0, 29.5)]
+    for a, b in regions:
+        session.add_speech(a, sample[int(a * SAMPLE_RATE):int(b * SAMPLE_RATE)])
+        session.end_speech()
+    session.finish()
+    turns = session.speaker_turns(0.0, 30.0)
+    expected = [(max(s, a), min(e, b), name) for a, b in regions for s, e, name in turns if e > a and s < b]
+    assert len(expected) > len(regions) and session.timeline() == expected
 
 
 def test_speech_in_the_past_is_refused(embedder: SpeakerEmbedder) -> None:

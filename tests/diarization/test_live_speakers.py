@@ -8,6 +8,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from lumen.audio.vad import VadSegmenter
+from lumen.client import SpeakerTurns
 from lumen.diarization import Diarizer, SpeakerEmbedder
 from lumen.diarization.live import LiveSpeakers
 from lumen.diarization.options import DiarizationOptions
@@ -96,3 +97,45 @@ def test_a_final_spanning_a_speaker_change_is_corrected_word_by_word(embedder: S
     assert now[0] != now[-1], now
     assert len(corrections) == 1 and corrections[0]["word_speakers"] == now
     assert corrections[0]["speaker"] in now
+
+
+def test_timeline_changes_build_the_live_timeline(embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
+    """speakers.turns: each change, applied to what the client holds, gives the
+    diarizer's timeline at that moment; nothing is sent when nothing changed."""
+    async def run() -> tuple[int, list[dict[str, object]], list[dict[str, object]]]:
+        service = Diarizer(DiarizationOptions(), max_workers=1, embedder=embedder)
+        held: list[dict[str, object]] = []
+        sent = 0
+
+        def apply(change: tuple[float, list[dict[str, object]]] | None) -> None:
+            nonlocal held, sent
+            if change is not None:
+                since, turns = change
+                assert all(turn["start"] >= since for turn in turns)  # type: ignore[operator]
+                held, sent = SpeakerTurns(since, turns).apply(held), sent + 1
+            assert held == live.timeline(offset=100.0)
+
+        def on_changes(changes: list[LabelChange]) -> None:
+            apply(live.timeline_changes(offset=100.0))
+            assert live.timeline_changes(offset=100.0) is None  # asked again: nothing new
+
+        live = LiveSpeakers(service, service.session(), on_changes)
+        vad = VadSegmenter()
+        try:
+            for second in range(len(sample) // SAMPLE_RATE):
+                chunk = sample[second * SAMPLE_RATE:(second + 1) * SAMPLE_RATE]
+                live.feed(chunk, vad.feed(chunk))
+                await asyncio.sleep(0.2)
+            while live._update is not None:
+                await asyncio.sleep(0.05)
+            live.flush(vad.flush())
+            await live.finish()
+            apply(live.timeline_changes(offset=100.0))
+            return sent, held, live.timeline(offset=100.0)
+        finally:
+            service.close()
+
+    sent, held, final = asyncio.run(run())
+    assert sent >= 10  # the timeline grows and is relabelled while the call goes on
+    assert held == final and {turn["speaker"] for turn in final} == {"S1", "S2"}
+    assert final[0]["start"] >= 100.0 + 2.0  # shifted by the offset ("Hey," at 2.3 s is the first speech)

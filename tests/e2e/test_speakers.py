@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from support import finals, read_wav, stream_session, wav_bytes
 
-from lumen.client import Closed, SessionEnded, SpeakersUpdated, Transcript
+from lumen.client import (Closed, LumenClient, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript,
+                          stream_file)
 
 
 def reference_turns(testdata):
@@ -69,6 +70,7 @@ def test_every_final_has_a_speaker_and_updates_name_sent_finals(sample_session):
         assert all(s["speaker"].startswith("S") for s in event.segments)
         assert event.segments or event is updates[-1], "only the last may have nothing to correct"
     assert [e.turns is not None for e in updates] == [False] * (len(updates) - 1) + [True]
+    assert not any(isinstance(e, SpeakerTurns) for e in events)  # speaker_turns is opt-in
     # speakers.updated never comes after session.ended
     ended = next(i for i, e in enumerate(events) if isinstance(e, SessionEnded))
     assert not any(isinstance(e, SpeakersUpdated) for e in events[ended:])
@@ -110,6 +112,44 @@ def test_the_last_update_gives_the_speaker_timeline(sample_session, testdata):
         hypothesis[Segment(turn["start"], turn["end"])] = turn["speaker"]
     assert {t["speaker"] for t in turns} == {"S1", "S2"}
     assert DiarizationErrorRate(collar=0.5, skip_overlap=True)(reference, hypothesis) <= 0.10
+
+
+def test_live_speaker_turns_build_the_timeline_as_the_call_goes_on(server, token, testdata):
+    """speaker_turns=true: speakers.turns messages while audio is still being sent;
+    applied in order, they agree with the final turns on most of the speech."""
+    audio, rate = read_wav(testdata / "sample.wav")
+
+    async def scenario():
+        client = await LumenClient.connect(server.url, token, {"speaker_turns": True})
+
+        async def send():
+            # 1 s of audio every 0.25 s: four times real time, so the updates keep up
+            await stream_file(client, wav_bytes(audio, rate), rate * 2 * 4, 0.25, realtime=True)
+            await client.end()
+
+        sending = asyncio.ensure_future(send())
+        events, held, while_sending = [], [], 0
+        async for event in client.events():
+            events.append(event)
+            if isinstance(event, SpeakerTurns):
+                held = event.apply(held)
+                while_sending += not sending.done()
+        await sending
+        return client.started, events, held, while_sending
+
+    started, events, held, while_sending = asyncio.run(scenario())
+    assert started["config"]["speaker_turns"] is True
+    live = [e for e in events if isinstance(e, SpeakerTurns)]
+    assert len(live) >= 5 and while_sending >= 1
+    ended = next(i for i, e in enumerate(events) if isinstance(e, SessionEnded))
+    assert not any(isinstance(e, SpeakerTurns) for e in events[ended:])
+    for event in live:
+        assert all(event.since <= t["start"] < t["end"] for t in event.turns)
+    final = [e for e in events if isinstance(e, SpeakersUpdated)][-1].turns
+    covered = sum(t["end"] - t["start"] for t in final)
+    agreed = sum(max(0.0, min(a["end"], b["end"]) - max(a["start"], b["start"]))
+                 for a in held for b in final if a["speaker"] == b["speaker"])
+    assert agreed >= 0.8 * covered, (held, final)
 
 
 def test_diarize_false_and_exact_count(server, token, testdata):

@@ -125,6 +125,8 @@ def test_resume_continues_ids_and_times(make_server, database_url, jfk):
     assert after and [s.segment_id for s in after] == list(range(resumed_from["next_segment_id"],
                                                                   resumed_from["next_segment_id"] + len(after)))
     assert all(w.start >= cut / rate - 0.05 for s in after for w in s.words), "times run on from the cut"
+    timeline = [e for e in events if isinstance(e, SpeakersUpdated)][-1].turns
+    assert timeline and timeline[0]["start"] >= cut / rate, "the speaker timeline too"
     ended = events[-2]
     assert ended.audio_seconds == pytest.approx(audio.size / rate, abs=0.002), "totals count the session"
 
