@@ -22,6 +22,7 @@ const CLOSE_MEANINGS = {
 
 const $ = (id) => document.getElementById(id);
 let live = null; // the current recording: {ws, audio, stream, node, opened}
+let timeline = []; // the live speaker timeline: [{start, end, speaker}] (speakers.turns)
 
 function setStatus(text, kind = "") {
   $("status").textContent = text;
@@ -85,6 +86,28 @@ function relabel(segments) {
   }
 }
 
+// speakers.turns: the turns after `since` are replaced (one across it is cut there).
+function applyTurns(since, turns) {
+  timeline = timeline.filter((turn) => turn.start < since)
+    .map((turn) => ({ ...turn, end: Math.min(turn.end, since) }))
+    .concat(turns);
+  showTalkTime();
+}
+
+function showTalkTime() {
+  const talk = new Map();
+  for (const { start, end, speaker } of timeline) talk.set(speaker, (talk.get(speaker) || 0) + end - start);
+  const total = [...talk.values()].reduce((a, b) => a + b, 0);
+  const parts = [...talk.entries()].sort().map(([speaker, seconds]) => {
+    const part = document.createElement("span");
+    setSpeaker(part, speaker);
+    part.textContent = `${speaker} ${clock(seconds)} (${Math.round((100 * seconds) / total)} %)`;
+    return part;
+  });
+  $("talk").replaceChildren(...parts);
+  $("talk").hidden = parts.length === 0;
+}
+
 function onMessage(event) {
   const message = JSON.parse(event.data);
   switch (message.type) {
@@ -98,6 +121,10 @@ function onMessage(event) {
       break;
     case "speakers.updated":
       relabel(message.segments);
+      if (message.turns) applyTurns(0, message.turns); // the session's last: the whole timeline
+      break;
+    case "speakers.turns":
+      applyTurns(message.since, message.turns);
       break;
     case "error":
       showError(`${message.code}: ${message.message}`);
@@ -210,12 +237,15 @@ async function start(event) {
     encoding: "pcm_s16le",
     interim_results: String($("interim").checked),
     diarize: String($("diarize").checked),
+    speaker_turns: String($("diarize").checked), // for the talk time of each speaker
     ...($("denoise").checked ? { denoise: "true" } : {}),  // unchecked: the server's default
     ...($("language").value.trim() ? { language: $("language").value.trim() } : {}),
     token,
   }).toString();
   setStatus("connecting…");
   $("finals").replaceChildren();
+  timeline = [];
+  showTalkTime();
   const ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
   live = { ws, ...capture, opened: false };

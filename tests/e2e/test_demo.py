@@ -81,6 +81,8 @@ def run_demo(driver: webdriver.Chrome, page: str, token: str, speakers: bool = T
         assert "S1" in finals, f"the speaker is shown: {finals!r}"
         speaker = driver.find_element(By.CSS_SELECTOR, "#finals .speaker")
         assert "sp1" in speaker.get_attribute("class"), "S1 has its colour class"
+        talk = wait_for(driver, "talk", "S1 00:")  # talk time from the live speaker timeline
+        assert "(100 %)" in talk, f"one voice: {talk!r}"
     driver.find_element(By.ID, "stop").click()
     status = wait_for(driver, "status", "closed 1000")
     assert "session ended (client_end)" in status
