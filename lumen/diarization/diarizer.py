@@ -107,6 +107,7 @@ class SessionDiarizer:
         self._since_recluster = 0
         self._recluster_interval = self._recluster_samples
         self._clustered = False
+        self._revision = 0  # counts changes that can change timeline()
 
     # --- event-loop side ------------------------------------------------------
 
@@ -170,6 +171,11 @@ class SessionDiarizer:
         return out
 
     @property
+    def revision(self) -> int:
+        """Changes whenever :meth:`timeline` may have (worker side, like it)."""
+        return self._revision
+
+    @property
     def speakers(self) -> list[str]:
         """Names currently in use, sorted."""
         with self._lock:
@@ -217,6 +223,7 @@ class SessionDiarizer:
                 # which speaker_turns stretches to any query anyway
                 return []
             turns = self._build_turns()
+            self._revision += 1
             with self._lock:
                 old, self._turns = self._turns, turns
                 until = max(self._queried_until, old[-1][1] if old else 0.0)
@@ -230,6 +237,7 @@ class SessionDiarizer:
             return
         region.closed = True
         if end is not None and end < region.end:
+            self._revision += 1
             region.end = max(end, region.start)
             if region.audio is not None:
                 region.audio = region.audio[:max(0, region.end - region.audio_start)]

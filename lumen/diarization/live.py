@@ -72,6 +72,7 @@ class LiveSpeakers:
         # finished while the final was being stored): checked at the next call.
         self._stale: set[int] = set()
         self._shown: list[Turn] = []  # the timeline as timeline_changes last returned it
+        self._shown_revision = -1  # and the diarizer's revision then
 
     # -- audio in -------------------------------------------------------------
     def feed(self, audio: np.ndarray, events: Sequence[VadEvent]) -> None:
@@ -151,6 +152,9 @@ class LiveSpeakers:
         Call it from ``on_changes``, which runs when no update does: a turn
         changes only when an update labels a new window or renames old ones.
         """
+        if self._session.revision == self._shown_revision:
+            return None  # (most updates: no new window yet)
+        self._shown_revision = self._session.revision
         now = self._session.timeline()
         shown = self._shown
         k = 0
