@@ -155,8 +155,11 @@ def test_live_speaker_turns_build_the_timeline_as_the_call_goes_on(server, token
 def test_diarize_false_and_exact_count(server, token, testdata):
     audio, rate = read_wav(testdata / "sample.wav")
     data = wav_bytes(audio[: rate * 12], rate)
-    _, events = asyncio.run(stream_session(server.url, token, data, rate * 2, {"diarize": False}))
+    client, events = asyncio.run(stream_session(server.url, token, data, rate * 2,
+                                                {"diarize": False, "speaker_turns": True}))
     assert finals(events) and all(e.speaker is None for e in finals(events))
+    assert client.started["config"]["speaker_turns"] is False  # nothing to send it from
+    assert not any(isinstance(e, (SpeakerTurns, SpeakersUpdated)) for e in events)
     _, events = asyncio.run(stream_session(server.url, token, data, rate * 2, {"num_speakers": 1}))
     assert {e.speaker for e in finals(events) if e.text} == {"S1"}
 
