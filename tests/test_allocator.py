@@ -19,8 +19,8 @@ libc.mallinfo2.restype = MallInfo2
 libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 if sys.argv[1] == "fixed":
-    from lumen.server.runner import _fix_mmap_threshold
-    _fix_mmap_threshold()
+    from lumen.server.memory import fix_mmap_threshold
+    fix_mmap_threshold()
 libc.free(libc.malloc(640 * 1024))
 mapped = libc.mallinfo2().hblkhd
 block = libc.malloc(640 * 1024)

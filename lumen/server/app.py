@@ -20,6 +20,7 @@ from lumen.metrics import MeteredEngine, ServerMetrics
 from lumen.server.context import ServerContext
 from lumen.server.http import (WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler,
                                TranscriptHandler)
+from lumen.server.memory import freeze_startup
 from lumen.server.ws import TranscribeHandler
 from lumen.session import SessionLimits, SessionServices
 from lumen.store.url import parse_database_url
@@ -77,7 +78,9 @@ def build_context(settings: Settings, engine: WhisperEngine | None = None,
     services = SessionServices(settings=settings, engine=metered, model_name=model_name,
                                diarizer=diarizer, vocabulary=vocabulary, store=store,
                                frontend_executor=frontend_executor)
-    return ServerContext(verifier=verifier, session_services=services, limits=limits, metrics=metrics)
+    context = ServerContext(verifier=verifier, session_services=services, limits=limits, metrics=metrics)
+    freeze_startup()  # the models and modules stay; the collector need not scan them again
+    return context
 
 
 def make_app(context: ServerContext) -> Application:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from lumen.auth import TokenVerifier
 from lumen.metrics import ServerMetrics
+from lumen.server.memory import SessionSweeper
 from lumen.session import Session, SessionLimits, SessionServices
 
 log = logging.getLogger(__name__)
@@ -21,3 +22,4 @@ class ServerContext:
     limits: SessionLimits
     metrics: ServerMetrics
     sessions: set[Session] = field(default_factory=set)
+    sweeper: SessionSweeper = field(default_factory=SessionSweeper)

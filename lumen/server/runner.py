@@ -22,13 +22,12 @@ Shutdown, in each worker: stop accepting, end every session with
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import os
 import signal
+import sys
 import socket
 import ssl
-import sys
 import time
 from typing import TYPE_CHECKING, Callable
 
@@ -41,6 +40,7 @@ from lumen.auth import TokenVerifier
 from lumen.config import Settings
 from lumen.errors import ConfigError, SessionPolicyError
 from lumen.protocol import CLOSE_GOING_AWAY
+from lumen.server.memory import fix_mmap_threshold
 from lumen.store import parse_database_url, recover_sessions, server_key
 from lumen.tls import server_context
 
@@ -51,12 +51,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds that SIGTERM waits for live sessions to flush their finals.
 SHUTDOWN_GRACE_SECONDS = 30.0
-#: Blocks from this size on get a mapping of their own, returned to the system when freed.
-MMAP_THRESHOLD = 128 * 1024
 
 def serve(settings: Settings, dev_token: str | None = None) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status.  See the module docstring."""
-    _fix_mmap_threshold()
+    fix_mmap_threshold()
     tls = (server_context(settings.tls_certfile, settings.tls_keyfile)
            if settings.tls_certfile and settings.tls_keyfile else None)
     TokenVerifier(settings)  # the keys load, or ConfigError now rather than in every worker
@@ -74,28 +72,6 @@ def serve(settings: Settings, dev_token: str | None = None) -> int:
     if settings.workers == 1:
         return _worker(settings, sockets, tls)
     return _Supervisor(settings, sockets, tls).run()
-
-
-def _fix_mmap_threshold() -> None:
-    """Keep glibc from holding on to freed blocks of a few hundred kB.
-
-    glibc raises its mmap threshold each time a mapped block is freed (up to
-    32 MiB); from then on, the audio windows, mel and embedding batches and
-    numpy temporaries of every session come from its heaps, whose freed space
-    fragments and is seldom returned: RSS climbed 17 % over a 10-minute soak.
-    Fixing the threshold at glibc's own initial value keeps those blocks
-    mapped, and returned when freed (docs/security.md).  Inherited by forked
-    workers; left alone when ``MALLOC_MMAP_THRESHOLD_`` is set, and off glibc.
-    """
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ or not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):  # not glibc (musl has no mallopt to speak of)
-        return
-    m_mmap_threshold = -3  # <malloc.h>
-    if not mallopt(m_mmap_threshold, MMAP_THRESHOLD):
-        log.warning("could not fix the mmap threshold; memory may grow over long runs")
 
 
 def _announce(settings: Settings, tls: bool, dev_token: str | None) -> None:

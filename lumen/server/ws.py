@@ -154,6 +154,7 @@ class TranscribeHandler(WebSocketHandler):
             self.context.limits.release(self.principal.sub)
         if session is not None:
             self.context.sessions.discard(session)
+            self.context.sweeper.session_ended()
 
     def _close(self, code: int, reason: str) -> None:
         self.meter.closed(code)
