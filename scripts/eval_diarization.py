@@ -401,20 +401,24 @@ async def stream_to_server(url: str, token: str, path: Path) -> ServerRun:
     return ServerRun(finals, updates, lags, snapshots)
 
 
-def live_timeline_scores(run: ServerRun, timeline: Annotation, reference: Annotation,
-                         lags: Sequence[float]) -> dict[float, Scores]:
-    """The live timeline as first emitted, by lag, over the final timeline's speech."""
+def speech_frames(timeline: Annotation) -> np.ndarray:
+    """Per frame: whether the (final) timeline names a speaker there."""
     speech = np.zeros(int(np.ceil(max(timeline.get_timeline().extent().end, 0.0) / FRAME)) + 1, dtype=bool)
     for segment in timeline.get_timeline():
         speech[int(round(segment.start / FRAME)):int(round(segment.end / FRAME))] = True
+    return speech
+
+
+def live_timeline_scores(run: ServerRun, speech: np.ndarray, reference: Annotation,
+                         lags: Sequence[float]) -> dict[float, Scores]:
+    """The live timeline as first emitted, by lag, over the ``speech`` frames."""
     return {lag: score(reference, emitted_annotation(run.snapshots, speech, lag, reference.uri)) for lag in lags}
 
 
-def live_timeline_lags(run: ServerRun, timeline: Annotation) -> np.ndarray:
-    """Per instant (frame) of the final timeline's speech: seconds until a
-    ``speakers.turns`` first named it (NaN if none ever did)."""
-    frames = [(segment.start + k * FRAME) for segment in timeline.get_timeline()
-              for k in range(int((segment.end - segment.start) / FRAME))]
+def live_timeline_lags(run: ServerRun, speech: np.ndarray) -> np.ndarray:
+    """Per ``speech`` frame: seconds until a ``speakers.turns`` first named it
+    (NaN if none ever did)."""
+    frames = np.flatnonzero(speech) * FRAME
     lags = np.full(len(frames), np.nan)
     for taken, turns in run.snapshots:
         for i in np.flatnonzero(np.isnan(lags)):
@@ -432,19 +436,21 @@ def evaluate_server(lags: Sequence[float]) -> None:
 
     head = ["recording", "words first-emitted DER/full", "words final DER/full"] + [
         f"timeline first@{lag:g}s DER/full" for lag in lags] + [
-        "timeline final DER/full", "timeline label lag p50/p95 s", "final label lag p50/p95 s", "speakers est/true", "speaker-attributed WER"]
+        "timeline final DER/full", "timeline label lag p50/p95 s", "final label lag p50/p95 s",
+        "speakers est/true", "speaker-attributed WER"]
     rows = []
     with live_server() as (url, _):
         for (name, _audio, reference), path in zip(recordings(), [TESTDATA / "sample.wav",
                                                                   TESTDATA / "ami-ES2011a-headset-40s-46s.wav"]):
             run = asyncio.run(stream_to_server(url, mint_token(SECRET, sub="eval"), path))
             first, final, timeline = server_annotations(run.finals, run.updates, name)
-            live = live_timeline_scores(run, timeline, reference, lags)
+            speech = speech_frames(timeline)
+            live = live_timeline_scores(run, speech, reference, lags)
             sawer = (f"{speaker_attributed_wer(run.finals, run.updates, final, TESTDATA / 'sample.stm'):.1%}"
                      if path.name == "sample.wav" else "-")
             scored = [score(reference, first), score(reference, final)] + [live[lag] for lag in lags] + [
                 score(reference, timeline)]
-            named = live_timeline_lags(run, timeline)
+            named = live_timeline_lags(run, speech)
             rows.append([name] + [f"{x.der:.1%} / {x.der_full:.1%}" for x in scored] + [
                 f"{np.nanmedian(named):.2f} / {np.nanpercentile(named, 95):.2f}",
                 f"{np.median(run.lags):.2f} / {np.percentile(run.lags, 95):.2f}",
