@@ -1,4 +1,4 @@
-"""The ``lumen`` command: ``serve``, ``token``, ``models``, ``transcribe``."""
+"""The ``lumen`` command: ``serve``, ``token``, ``models``, ``transcribe``, ``fetch``."""
 
 from __future__ import annotations
 
@@ -91,16 +91,31 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- transcribe ---------------------------------------------------------------
+# -- transcribe, fetch ----------------------------------------------------------
+def _client_token(args: argparse.Namespace) -> str | None:
+    """The token of a client command (``--token`` or ``$LUMEN_TOKEN``); says how to give one."""
+    token = args.token or os.environ.get("LUMEN_TOKEN")
+    if not token:
+        print(f"lumen {args.command}: give a token with --token or LUMEN_TOKEN "
+              "(e.g. LUMEN_TOKEN=$(lumen token --sub me))", file=sys.stderr)
+    return token
+
+
+def _refused(command: str, exc: Exception) -> int:
+    from lumen.client import ClientError
+
+    detail = f" (HTTP {exc.status}, {exc.code})" if isinstance(exc, ClientError) and exc.status else ""
+    print(f"lumen {command}: {exc}{detail}", file=sys.stderr)
+    return 1
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from lumen.client import ClientError
     from lumen.terminal import LiveDisplay, use_colour
     from lumen.transcribe import RawFormat, open_source, transcribe
 
-    token = args.token or os.environ.get("LUMEN_TOKEN")
+    token = _client_token(args)
     if not token:
-        print("lumen transcribe: give a token with --token or LUMEN_TOKEN "
-              "(e.g. LUMEN_TOKEN=$(lumen token --sub me))", file=sys.stderr)
         return 2
     raw = RawFormat(args.sample_rate, args.encoding, args.channels) if args.raw else None
     source = open_source(args.file, raw, args.chunk)
@@ -115,9 +130,32 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
                                       realtime=not args.fast, cafile=args.cafile, display=display,
                                       outputs=args.out, out_format=args.format))
     except ClientError as exc:
-        detail = f" (HTTP {exc.status}, {exc.code})" if exc.status else ""
-        print(f"lumen transcribe: {exc}{detail}", file=sys.stderr)
-        return 1
+        return _refused("transcribe", exc)
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from lumen.client import ClientError, Transcript, fetch_transcript, parse_event
+    from lumen.terminal import LiveDisplay, use_colour
+    from lumen.transcript import TranscriptRecord, output_format, save
+
+    token = _client_token(args)
+    if not token:
+        return 2
+    formats = {path: output_format(path, args.format) for path in args.out}
+    try:
+        stored = asyncio.run(fetch_transcript(args.url, args.session_id, token, cafile=args.cafile))
+    except ClientError as exc:
+        return _refused("fetch", exc)
+    record = TranscriptRecord.from_stored(stored)
+    display = LiveDisplay(sys.stdout, interactive=False, colour=use_colour(sys.stdout, args.color))
+    for message in stored["segments"]:  # (as sent, with their last speakers)
+        event = parse_event(message)
+        if isinstance(event, Transcript):
+            display.final(event)
+    ended = f"ended ({stored['end_reason']})" if stored["status"] == "ended" else "live: finals so far"
+    print(f"session {record.session_id}: {ended}, {stored['audio_seconds']:.3f} s of audio, "
+          f"{len(record.segments)} segments, {stored['connections']} connection(s)", file=sys.stderr)
+    return 0 if save(record, formats, record.session_id, sys.stderr) else 1
 
 
 def _logging_options() -> argparse.ArgumentParser:
@@ -135,7 +173,6 @@ def _logging_options() -> argparse.ArgumentParser:
 
 def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     from lumen.protocol import ENCODINGS, MAX_SPEAKERS
-    from lumen.transcript import WRITERS
 
     transcribe = sub.add_parser(
         "transcribe", parents=[common], help="stream an audio file or standard input to a server",
@@ -152,12 +189,7 @@ def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
                "--cafile ca.pem",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     transcribe.add_argument("file", help="audio file, or - for standard input")
-    connection = transcribe.add_argument_group("connection")
-    connection.add_argument("--url", default="ws://localhost:8000/ws/transcribe",
-                            help="server endpoint, ws:// or wss:// (default: %(default)s)")
-    connection.add_argument("--token", help="JWT to authenticate with (default: $LUMEN_TOKEN)")
-    connection.add_argument("--cafile", help="PEM file of the CA to trust for wss:// "
-                                             "(default: the system's CAs)")
+    _add_connection(transcribe)
     sending = transcribe.add_argument_group("sending")
     sending.add_argument("--fast", action="store_true",
                          help="send as fast as the connection takes it, not at real-time pace")
@@ -179,7 +211,38 @@ def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         session.add_argument(f"--{name}-speakers", type=int, choices=range(1, MAX_SPEAKERS + 1),
                              metavar="N", help=f"{name}imum number of speakers" if name != "num"
                              else "exact number of speakers, when known")
-    output = transcribe.add_argument_group("output")
+    _add_output(transcribe)
+    transcribe.set_defaults(func=cmd_transcribe)
+
+
+def _add_fetch(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    fetch = sub.add_parser(
+        "fetch", parents=[common], help="print or save a session's stored transcript",
+        description="Fetch the transcript the server stored for a session of yours (all its\n"
+                    "finals with their last speakers, and its speaker timeline), print it, and\n"
+                    "save it with --out: the way back to a transcript after a lost connection.",
+        epilog="examples:\n"
+               "  lumen fetch 8c0f... --token $TOKEN --out call.srt --out call.rttm",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    fetch.add_argument("session_id", help="the session's id (session.started's session_id)")
+    _add_connection(fetch)
+    _add_output(fetch)
+    fetch.set_defaults(func=cmd_fetch)
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    connection = parser.add_argument_group("connection")
+    connection.add_argument("--url", default="ws://localhost:8000/ws/transcribe",
+                            help="server endpoint, ws:// or wss:// (default: %(default)s)")
+    connection.add_argument("--token", help="JWT to authenticate with (default: $LUMEN_TOKEN)")
+    connection.add_argument("--cafile", help="PEM file of the CA to trust for wss:// "
+                                             "(default: the system's CAs)")
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    from lumen.transcript import WRITERS
+
+    output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="FILE", action="append", default=[],
                         help="also write the final transcript to FILE (repeatable: "
                              "--out talk.srt --out talk.json)")
@@ -187,7 +250,6 @@ def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
                         help="format of every --out (default: from each file's extension)")
     output.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="speaker colours (default: on a terminal, unless NO_COLOR is set)")
-    transcribe.set_defaults(func=cmd_transcribe)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     _add_transcribe(sub, common)
+    _add_fetch(sub, common)
     return parser
 
 

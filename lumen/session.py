@@ -377,8 +377,13 @@ class Session:
             try:
                 # The last corrections, with the final speaker timeline.
                 changes = await self._speakers.finish()
-                self._send(protocol.speakers_updated(self.id, self._speakers.corrections(changes),
-                                                     self._speakers.timeline(self._time_offset)))
+                corrections = self._speakers.corrections(changes)
+                turns = self._speakers.timeline(self._time_offset)
+                if self._recorder is not None:  # (the store gets what the client gets)
+                    if corrections:
+                        self._recorder.speakers(corrections)
+                    self._recorder.turns(turns)
+                self._send(protocol.speakers_updated(self.id, corrections, turns))
             except Exception:  # labels are a bonus: never lose the session's end over them
                 log.exception("final diarization failed", extra={"session_id": self.id})
         # A resumed session's totals count all its connections.

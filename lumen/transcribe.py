@@ -36,7 +36,7 @@ from lumen.client import (Closed, LumenClient, ServerError, SessionEnded, Speake
                           Transcript)
 from lumen.errors import ConfigError
 from lumen.terminal import LiveDisplay
-from lumen.transcript import TranscriptRecord, output_format, write
+from lumen.transcript import TranscriptRecord, output_format, save
 
 #: Bytes per sample of each raw encoding the server accepts.
 SAMPLE_BYTES = {"pcm_s16le": 2, "pcm_s24le": 3, "pcm_s32le": 4, "pcm_f32le": 4, "mulaw": 1, "alaw": 1}
@@ -170,14 +170,6 @@ async def transcribe(source: Source, url: str, token: str, *, session_options: d
     if isinstance(failure, Exception):
         print(f"error while sending audio: {failure}", file=sys.stderr)
         status = 1
-    speakers = len({s.speaker for s in record.segments if s.speaker})
-    for path, fmt in formats.items():
-        try:
-            write(record, path, fmt, source.name)
-        except OSError as exc:
-            print(f"cannot write {path}: {exc.strerror}", file=sys.stderr)
-            status = 1
-            continue
-        print(f"wrote {path} ({fmt}: {len(record.segments)} segments, {speakers} speakers)",
-              file=sys.stderr)
+    if not save(record, formats, source.name, sys.stderr):
+        status = 1
     return status

@@ -16,7 +16,7 @@ session audio.
 * **RTTM** — one ``SPEAKER`` line per turn of the diarizer's speaker timeline
   (the ``turns`` of the session's last ``speakers.updated``, or as
   ``speakers.turns`` built it), which follows the voices' own boundaries; without
-  one (an ended session's stored finals), one per run of a final's words with
+  one (a session without diarization), one per run of a final's words with
   one speaker, which inherits whisper's word times (NIST's diarization format,
   as read by ``pyannote.metrics`` and ``dscore``; docs/diarization.md compares
   the two).
@@ -28,9 +28,10 @@ import json
 import textwrap
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, TextIO
 
-from lumen.client import Event, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript, Word
+from lumen.client import (Event, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript, Word,
+                          parse_event)
 from lumen.errors import ConfigError
 
 #: Longest subtitle cue, in characters (two lines of 42, the usual broadcast limit).
@@ -58,6 +59,19 @@ class TranscriptRecord:
         self.turns: list[dict[str, Any]] | None = None
         """The speaker timeline ``[{start, end, speaker}]``, once the server sent one."""
         self._segments: dict[int, Segment] = {}
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, Any]) -> "TranscriptRecord":
+        """A transcript as the store returns it (``GET /v1/sessions/{id}/transcript``,
+        :func:`lumen.client.fetch_transcript`): its finals, already corrected, and its timeline."""
+        record = cls(stored["session_id"], stored.get("model", ""))
+        for message in stored["segments"]:
+            event = parse_event(message)
+            if event is not None:
+                record.add(event)
+        record.audio_seconds = stored.get("audio_seconds")
+        record.turns = stored.get("turns") or None  # (none stored: a session without diarization)
+        return record
 
     @property
     def segments(self) -> list[Segment]:
@@ -198,3 +212,19 @@ def output_format(path: str, explicit: str | None = None) -> str:
 
 def write(record: TranscriptRecord, path: str, fmt: str, file_id: str) -> None:
     Path(path).write_text(WRITERS[fmt](record, file_id), encoding="utf-8")
+
+
+def save(record: TranscriptRecord, formats: Mapping[str, str], file_id: str, log: TextIO) -> bool:
+    """Write ``record`` to each path of ``formats`` (path -> format), saying so on ``log``;
+    False if one could not be written."""
+    speakers = len({s.speaker for s in record.segments if s.speaker})
+    ok = True
+    for path, fmt in formats.items():
+        try:
+            write(record, path, fmt, file_id)
+        except OSError as exc:
+            print(f"cannot write {path}: {exc.strerror}", file=log)
+            ok = False
+            continue
+        print(f"wrote {path} ({fmt}: {len(record.segments)} segments, {speakers} speakers)", file=log)
+    return ok

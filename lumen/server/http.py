@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from tornado.web import RequestHandler, StaticFileHandler
 
@@ -82,7 +83,7 @@ class TranscriptHandler(_ContextHandler):
             store = self.context.session_services.store
             if store is None:
                 raise SessionNotFoundError("this server keeps no transcripts (database_url is none)")
-            record, finals = await store.call(lambda s: _read(s, session_id))
+            record, finals, turns = await store.call(lambda s: _read(s, session_id))
             if record is None or record.user != principal.sub:
                 raise SessionNotFoundError(f"no session {session_id} of yours is stored")
         except LumenError as exc:
@@ -98,13 +99,16 @@ class TranscriptHandler(_ContextHandler):
             "audio_seconds": protocol.t(record.audio_seconds), "status": record.status,
             "end_reason": record.end_reason, "connections": record.connections,
             "resumable_until": None if resumable_until is None else protocol.t(resumable_until),
-            "segments": finals,
+            "segments": finals, "turns": turns,
         })
 
 
-def _read(store: TranscriptStore, session_id: str) -> tuple[SessionRecord | None, list[dict[str, object]]]:
+def _read(store: TranscriptStore, session_id: str) -> tuple[SessionRecord | None, list[dict[str, Any]],
+                                                             list[dict[str, Any]]]:
     record = store.get_session(session_id)
-    return record, store.finals(session_id) if record is not None else []
+    if record is None:
+        return None, [], []
+    return record, store.finals(session_id), store.turns(session_id)
 
 
 class DemoHandler(StaticFileHandler):

@@ -7,6 +7,11 @@ without a schema change.  ``speakers.updated`` corrections rewrite the
 ``speaker`` column, which wins over the payload's when the transcript is read,
 and the payload's word speakers when they name them.
 
+``lumen_turns`` holds each connection's speaker timeline (the ``turns`` of its
+last ``speakers.updated``), one row per connection, written when the
+connection ends; a table of its own, so databases made before it gain it by
+``CREATE TABLE IF NOT EXISTS`` like the others.
+
 ``lumen_sessions.audio_seconds`` is the audio the stored transcript covers:
 while a connection is live it is the end of the last stored final (so a
 server killed mid-session leaves a resumable point its finals reach); when
@@ -69,6 +74,11 @@ SCHEMA = (
         speaker TEXT,
         payload TEXT NOT NULL,
         PRIMARY KEY (session_id, segment_id))""",
+    """CREATE TABLE IF NOT EXISTS lumen_turns (
+        session_id TEXT NOT NULL REFERENCES lumen_sessions (id) ON DELETE CASCADE,
+        connection INTEGER NOT NULL,
+        turns TEXT NOT NULL,
+        PRIMARY KEY (session_id, connection))""",
 )
 
 _SESSION_COLUMNS = ("id, user_sub, model, options, created_at, ended_at, audio_seconds, status, "
@@ -225,6 +235,14 @@ class TranscriptStore:
                               "WHERE session_id = ? AND segment_id = ?", speaker, json.dumps(final), session_id,
                               segment_id)
 
+    def set_turns(self, session_id: str, connection: int, turns: Sequence[Mapping[str, Any]]) -> None:
+        """Store (or replace) the speaker timeline of one connection of a session."""
+        with self._transaction() as cursor:
+            self._execute(cursor, "DELETE FROM lumen_turns WHERE session_id = ? AND connection = ?",
+                          session_id, connection)
+            self._execute(cursor, "INSERT INTO lumen_turns (session_id, connection, turns) VALUES (?, ?, ?)",
+                          session_id, connection, json.dumps(list(turns)))
+
     def end_session(self, session_id: str, ended_at: float, reason: str, audio_seconds: float) -> None:
         with self._transaction() as cursor:
             self._execute(cursor, "UPDATE lumen_sessions SET status = ?, ended_at = ?, end_reason = ?, "
@@ -299,6 +317,14 @@ class TranscriptStore:
             final["speaker"] = speaker
             finals.append(final)
         return finals
+
+    def turns(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's speaker timeline: its connections' timelines in order (each is
+        in session time, after the previous one's audio)."""
+        with self._transaction() as cursor:
+            rows = self._execute(cursor, "SELECT turns FROM lumen_turns WHERE session_id = ? "
+                                 "ORDER BY connection", session_id).fetchall()
+        return [turn for (turns,) in rows for turn in json.loads(turns)]
 
     def close(self) -> None:
         try:

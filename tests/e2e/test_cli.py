@@ -50,7 +50,7 @@ def srt_cues(text: str) -> list[tuple[str, str, str]]:
 
 def test_help_reads_well():
     top = run_lumen("--help")
-    assert top.returncode == 0 and all(c in top.stdout for c in ("serve", "token", "models", "transcribe"))
+    assert top.returncode == 0 and all(c in top.stdout for c in ("serve", "token", "models", "transcribe", "fetch"))
     serve = run_lumen("serve", "--help").stdout
     for flag in ("--workers", "--certfile", "--keyfile", "--log-format", "--no-diarization", "/metrics"):
         assert flag in serve
@@ -97,6 +97,22 @@ def test_transcribe_writes_every_format(server, token, testdata, tmp_path):
     assert len(turns) >= 4 and {who for *_, who in turns} == {s["speaker"] for s in segments}
     assert all(a < b <= c for (a, b, _), (c, _, _) in zip(turns, turns[1:]))
     assert "wrote" in result.stderr
+
+    # The same transcript fetched back from the store, as a client that lost its connection would.
+    session_id = document["session_id"]
+    fetched = {fmt: tmp_path / f"fetched.{fmt}" for fmt in ("json", "rttm")}
+    result = run_lumen("fetch", session_id, "--url", server.url,
+                       *[arg for path in fetched.values() for arg in ("--out", str(path))],
+                       env={"LUMEN_TOKEN": token})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(fetched["json"].read_text()) == document
+    assert fetched["rttm"].read_text() == out["rttm"].read_text().replace(" sample ", f" {session_id} ")
+    lines = [FINAL_LINE.match(line) for line in result.stdout.splitlines()]
+    assert all(lines) and {m.group(6): m.group(5) for m in lines} == last_print, "each final once, as corrected"
+    assert f"session {session_id}: ended (client_end), 30.0" in result.stderr
+    refused = run_lumen("fetch", session_id, "--url", server.url,
+                        env={"LUMEN_TOKEN": mint_token(SECRET, sub="mallory")})
+    assert refused.returncode == 1 and "HTTP 404, session_not_found" in refused.stderr
 
 
 def test_record_follows_speaker_corrections(server, token, testdata):

@@ -60,6 +60,8 @@ def test_finals_are_stored_and_only_their_user_may_fetch_them(make_server, datab
     stored = fetch(server, client.session_id, token)
     sent = received_finals(client, events)
     assert len(sent) >= 4 and stored["segments"] == sent, "every final, as sent, with corrections"
+    timeline = [e for e in events if isinstance(e, SpeakersUpdated)][-1].turns
+    assert timeline and stored["turns"] == timeline, "the final speaker timeline"
     assert {s["speaker"] for s in sent if s["text"]} == {"S1", "S2"}
     assert (stored["session_id"], stored["user"], stored["model"]) == (client.session_id, "alice", "tiny.en")
     assert (stored["status"], stored["end_reason"], stored["connections"]) == ("ended", "client_end", 1)
@@ -132,6 +134,9 @@ def test_resume_continues_ids_and_times(make_server, database_url, jfk):
 
     stored = fetch(server, first.session_id, token)
     assert stored["segments"] == before + received_finals(second, events)
+    first_turns = stored["turns"][:len(stored["turns"]) - len(timeline)]
+    assert first_turns and first_turns[-1]["end"] <= cut / rate + 0.001, "the lost connection's timeline"
+    assert stored["turns"] == first_turns + timeline, "then the resumed one's"
     assert (stored["connections"], stored["end_reason"]) == (2, "client_end")
     text = " ".join(s["text"] for s in stored["segments"] if s["text"])
     assert wer(reference, text) <= 0.25, text  # a cut mid-phrase may cost a word

@@ -68,6 +68,17 @@ def test_finals_are_stored_as_sent_with_corrected_speakers(store, database_url):
     assert store.get_session("f" * 32) is None and store.finals("f" * 32) == []
 
 
+def test_speaker_timelines_are_kept_per_connection_in_order(store):
+    new_session(store)
+    first = [{"start": 0.5, "end": 2.0, "speaker": "S1"}, {"start": 2.0, "end": 3.1, "speaker": "S2"}]
+    second = [{"start": 4.0, "end": 5.5, "speaker": "S2"}]
+    store.set_turns(SID, 2, second)  # (the order written does not matter)
+    store.set_turns(SID, 1, [{"start": 0.5, "end": 9.0, "speaker": "S1"}])
+    store.set_turns(SID, 1, first)  # a connection's timeline is replaced, not appended to
+    assert store.turns(SID) == first + second
+    assert store.turns("f" * 32) == []
+
+
 def test_a_segment_id_is_stored_once(store):
     new_session(store)
     store.add_final(SID, final(0, 0.0, 1.0, "one"))
