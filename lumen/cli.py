@@ -1,4 +1,4 @@
-"""The ``lumen`` command: ``serve``, ``token``, ``models``, ``transcribe``, ``fetch``."""
+"""The ``lumen`` command: ``serve``, ``token``, ``models``, ``transcribe``, ``sessions``."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- transcribe, fetch ----------------------------------------------------------
+# -- transcribe, sessions ------------------------------------------------------
 def _client_token(args: argparse.Namespace) -> str | None:
     """The token of a client command (``--token`` or ``$LUMEN_TOKEN``); says how to give one."""
     token = args.token or os.environ.get("LUMEN_TOKEN")
@@ -133,19 +133,44 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         return _refused("transcribe", exc)
 
 
-def cmd_fetch(args: argparse.Namespace) -> int:
-    from lumen.client import ClientError, Transcript, fetch_transcript, parse_event
-    from lumen.terminal import LiveDisplay, use_colour
-    from lumen.transcript import TranscriptRecord, output_format, save
+def cmd_sessions(args: argparse.Namespace) -> int:
+    """``lumen sessions list|fetch|delete``: the user's stored sessions."""
+    from lumen.client import ClientError
 
     token = _client_token(args)
     if not token:
         return 2
-    formats = {path: output_format(path, args.format) for path in args.out}
     try:
-        stored = asyncio.run(fetch_transcript(args.url, args.session_id, token, cafile=args.cafile))
+        return {"list": _sessions_list, "fetch": _sessions_fetch, "delete": _sessions_delete}[args.action](
+            args, token)
     except ClientError as exc:
-        return _refused("fetch", exc)
+        return _refused(f"sessions {args.action}", exc)
+
+
+def _sessions_list(args: argparse.Namespace, token: str) -> int:
+    from lumen.client import list_sessions
+    from lumen.terminal import local_time
+
+    page = asyncio.run(list_sessions(args.url, token, limit=args.limit, before=args.before,
+                                     cafile=args.cafile))
+    for session in page["sessions"]:
+        state = f"ended ({session['end_reason']})" if session["status"] == "ended" else "live"
+        resumable = (f"  resumable until {local_time(session['resumable_until'])}"
+                     if session["resumable_until"] else "")
+        print(f"{session['session_id']}  {local_time(session['created_at'])}  {state:<24} "
+              f"{session['audio_seconds']:9.1f} s  {session['segments']:5d} segments{resumable}")
+    if page["next_before"] is not None:
+        print(f"(more: lumen sessions list --before {page['next_before']})", file=sys.stderr)
+    return 0
+
+
+def _sessions_fetch(args: argparse.Namespace, token: str) -> int:
+    from lumen.client import Transcript, fetch_transcript, parse_event
+    from lumen.terminal import LiveDisplay, use_colour
+    from lumen.transcript import TranscriptRecord, output_format, save
+
+    formats = {path: output_format(path, args.format) for path in args.out}
+    stored = asyncio.run(fetch_transcript(args.url, args.session_id, token, cafile=args.cafile))
     record = TranscriptRecord.from_stored(stored)
     display = LiveDisplay(sys.stdout, interactive=False, colour=use_colour(sys.stdout, args.color))
     for message in stored["segments"]:  # (as sent, with their last speakers)
@@ -156,6 +181,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     print(f"session {record.session_id}: {ended}, {stored['audio_seconds']:.3f} s of audio, "
           f"{len(record.segments)} segments, {stored['connections']} connection(s)", file=sys.stderr)
     return 0 if save(record, formats, record.session_id, sys.stderr) else 1
+
+
+def _sessions_delete(args: argparse.Namespace, token: str) -> int:
+    from lumen.client import delete_session
+
+    for session_id in args.session_ids:
+        asyncio.run(delete_session(args.url, session_id, token, cafile=args.cafile))
+        print(f"deleted {session_id}", file=sys.stderr)
+    return 0
 
 
 def _logging_options() -> argparse.ArgumentParser:
@@ -215,19 +249,30 @@ def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
     transcribe.set_defaults(func=cmd_transcribe)
 
 
-def _add_fetch(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    fetch = sub.add_parser(
-        "fetch", parents=[common], help="print or save a session's stored transcript",
-        description="Fetch the transcript the server stored for a session of yours (all its\n"
-                    "finals with their last speakers, and its speaker timeline), print it, and\n"
-                    "save it with --out: the way back to a transcript after a lost connection.",
+def _add_sessions(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    sessions = sub.add_parser(
+        "sessions", parents=[common], help="list, fetch or delete your stored sessions",
+        description="Your sessions as the server stored them (docs/store.md): list them, fetch one's\n"
+                    "transcript (printed as lumen transcribe prints it, saved with --out: the way\n"
+                    "back to a transcript after a lost connection), or delete ended ones.",
         epilog="examples:\n"
-               "  lumen fetch 8c0f... --token $TOKEN --out call.srt --out call.rttm",
+               "  lumen sessions list --token $TOKEN\n"
+               "  lumen sessions fetch 8c0f... --token $TOKEN --out call.srt --out call.rttm\n"
+               "  lumen sessions delete 8c0f... --token $TOKEN",
         formatter_class=argparse.RawDescriptionHelpFormatter)
+    actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="your sessions, newest first")
+    listing.add_argument("--limit", type=int, default=20, help="sessions to show (default: %(default)s)")
+    listing.add_argument("--before", type=float,
+                         help="only sessions created before this Unix time (the next page)")
+    fetch = actions.add_parser("fetch", help="print a session's transcript and save it with --out")
     fetch.add_argument("session_id", help="the session's id (session.started's session_id)")
-    _add_connection(fetch)
+    delete = actions.add_parser("delete", help="delete ended sessions and their transcripts")
+    delete.add_argument("session_ids", nargs="+", metavar="session_id")
+    for action in (listing, fetch, delete):
+        _add_connection(action)
     _add_output(fetch)
-    fetch.set_defaults(func=cmd_fetch)
+    sessions.set_defaults(func=cmd_sessions)
 
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
@@ -284,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     _add_transcribe(sub, common)
-    _add_fetch(sub, common)
+    _add_sessions(sub, common)
     return parser
 
 

@@ -37,8 +37,9 @@ same time — results stream back while audio is still being sent::
   and always ends with :class:`Closed`.
 * A connection that was lost can be continued within the server's
   ``resume_grace``: ``connect(url, token, {"resume": session_id})``
-  (``started["resumed_from"]`` says where), and :func:`fetch_transcript`
-  returns a session's stored finals (docs/store.md).
+  (``started["resumed_from"]`` says where); :func:`fetch_transcript`
+  returns a session's stored finals, :func:`list_sessions` the user's stored
+  sessions and :func:`delete_session` deletes one (docs/store.md).
 """
 
 from __future__ import annotations
@@ -293,11 +294,31 @@ async def fetch_transcript(url: str, session_id: str, token: str, *, cafile: str
                            timeout: float = 30.0) -> dict[str, Any]:
     """The stored transcript of ``session_id`` (``GET /v1/sessions/{id}/transcript``) from the
     server whose WebSocket ``url`` is given; :class:`ClientError` (``status``, ``code``) if refused."""
+    return await _rest(url, "GET", f"/v1/sessions/{session_id}/transcript", token, cafile, timeout)
+
+
+async def list_sessions(url: str, token: str, *, limit: int = 50, before: float | None = None,
+                        cafile: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    """A page of the token user's stored sessions, newest first (``GET /v1/sessions``):
+    ``{"sessions": [...], "next_before"}``; pass ``next_before`` as ``before`` for the next page."""
+    query = {"limit": limit, **({"before": before} if before is not None else {})}
+    return await _rest(url, "GET", f"/v1/sessions?{urlencode(query)}", token, cafile, timeout)
+
+
+async def delete_session(url: str, session_id: str, token: str, *, cafile: str | None = None,
+                         timeout: float = 30.0) -> None:
+    """Delete an ended session of the token user with its transcript (``DELETE /v1/sessions/{id}``)."""
+    await _rest(url, "DELETE", f"/v1/sessions/{session_id}", token, cafile, timeout)
+
+
+async def _rest(url: str, method: str, path: str, token: str, cafile: str | None,
+                timeout: float) -> dict[str, Any]:
+    """``method path`` on the server whose WebSocket ``url`` is given; the JSON answer ({} if none)."""
     parts = urlsplit(url)
     scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    target = urlunsplit((scheme, parts.netloc, f"/v1/sessions/{session_id}/transcript", "", ""))
+    target = urlunsplit((scheme, parts.netloc, "", "", "")) + path
     tls = client_context(cafile) if scheme == "https" else None
-    request = HTTPRequest(target, headers={"Authorization": f"Bearer {token}"},
+    request = HTTPRequest(target, method=method, headers={"Authorization": f"Bearer {token}"},
                           connect_timeout=timeout, request_timeout=timeout, ssl_options=tls)
     try:
         response = await AsyncHTTPClient().fetch(request)
@@ -305,4 +326,4 @@ async def fetch_transcript(url: str, session_id: str, token: str, *, cafile: str
         raise _refusal(exc) from None
     except OSError as exc:
         raise ClientError(f"cannot connect to {target}: {exc}") from None
-    return json.loads(response.body)
+    return json.loads(response.body) if response.body else {}

@@ -148,6 +148,10 @@ class Settings:
     resume_grace: float = _doc(
         "Seconds after a lost connection during which `?resume=SESSION_ID` continues the "
         "session (0: never).", 300.0)
+    retention_days: float = _doc(
+        "Days a session's transcript is kept after its last connection ended; older ones are "
+        "deleted when the server starts and every hour (0: kept until deleted with "
+        "`DELETE /v1/sessions/{id}`).", 0.0)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -177,6 +181,9 @@ class Settings:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.resume_grace < 0:
             raise ConfigError(f"resume_grace must not be negative, got {self.resume_grace}")
+        if not 0 <= self.retention_days < float("inf"):
+            raise ConfigError(f"retention_days must be 0 (keep) or a positive number of days, "
+                              f"got {self.retention_days}")
         parse_database_url(self.database_url)
         if self.max_segment > 28.0:
             raise ConfigError("max_segment must be at most 28 s (whisper's window is 30 s)")

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, replace
 from typing import TextIO
 
@@ -37,6 +38,11 @@ def clock(seconds: float) -> str:
     minutes, secs = divmod(max(0.0, seconds), 60)
     hours, minutes = divmod(int(minutes), 60)
     return f"{hours}:{minutes:02d}:{secs:05.2f}" if hours else f"{minutes:02d}:{secs:05.2f}"
+
+
+def local_time(unix: float) -> str:
+    """``YYYY-MM-DD HH:MM:SS`` in the local time zone."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(unix))
 
 
 def speaker_colour(speaker: str) -> int:

@@ -18,8 +18,8 @@ from lumen.config import Settings
 from lumen.diarization import Diarizer
 from lumen.metrics import MeteredEngine, ServerMetrics
 from lumen.server.context import ServerContext
-from lumen.server.http import (WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler,
-                               TranscriptHandler)
+from lumen.server.http import WEB_DIR, DemoHandler, HealthHandler, MetricsHandler, ReadyHandler
+from lumen.server.sessions_api import SessionHandler, SessionsHandler, TranscriptHandler
 from lumen.server.memory import freeze_startup
 from lumen.server.ws import TranscribeHandler
 from lumen.session import SessionLimits, SessionServices
@@ -92,6 +92,8 @@ def make_app(context: ServerContext) -> Application:
             (r"/healthz", HealthHandler, route_args),
             (r"/readyz", ReadyHandler, route_args),
             (r"/metrics", MetricsHandler, route_args),
+            (r"/v1/sessions", SessionsHandler, route_args),
+            (r"/v1/sessions/([^/]+)", SessionHandler, route_args),
             (r"/v1/sessions/([^/]+)/transcript", TranscriptHandler, route_args),
             (r"/()", DemoHandler, {"path": str(WEB_DIR), "default_filename": "index.html"}),
             (r"/web/(.+)", DemoHandler, {"path": str(WEB_DIR)}),

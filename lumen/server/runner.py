@@ -42,6 +42,7 @@ from lumen.errors import ConfigError, SessionPolicyError
 from lumen.protocol import CLOSE_GOING_AWAY
 from lumen.server.memory import fix_mmap_threshold
 from lumen.store import parse_database_url, recover_sessions, server_key
+from lumen.store.retention import RetentionSweeper
 from lumen.tls import server_context
 
 if TYPE_CHECKING:
@@ -105,6 +106,10 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     log.info("worker %d ready (model %s)", os.getpid(), context.session_services.model_name)
     if ready is not None:
         ready()
+    store, retention = context.session_services.store, context.session_services.settings.retention_days
+    sweeper = RetentionSweeper(store, retention) if store is not None and retention > 0 else None
+    if sweeper is not None:
+        sweeper.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -113,6 +118,8 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     sessions = list(context.sessions)
     log.info("shutting down: no new connections; flushing %d session(s)", len(sessions))
     server.stop()
+    if sweeper is not None:
+        sweeper.stop()
     for session in sessions:
         session.end(SessionPolicyError("server_shutdown", "the server is shutting down",
                                        CLOSE_GOING_AWAY))

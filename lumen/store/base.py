@@ -65,6 +65,8 @@ SCHEMA = (
         connections INTEGER NOT NULL DEFAULT 1,
         server TEXT NOT NULL DEFAULT '')""",
     "CREATE INDEX IF NOT EXISTS lumen_sessions_status ON lumen_sessions (status, server)",
+    "CREATE INDEX IF NOT EXISTS lumen_sessions_user ON lumen_sessions (user_sub, created_at)",
+    "CREATE INDEX IF NOT EXISTS lumen_sessions_ended ON lumen_sessions (status, ended_at)",
     """CREATE TABLE IF NOT EXISTS lumen_segments (
         session_id TEXT NOT NULL REFERENCES lumen_sessions (id) ON DELETE CASCADE,
         segment_id INTEGER NOT NULL,
@@ -121,6 +123,22 @@ class SessionRecord:
         if self.status != ENDED or self.end_reason not in RESUMABLE_REASONS or self.ended_at is None:
             return None
         return self.ended_at + grace
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """A stored session in a listing: its record and how many non-empty finals it has."""
+
+    record: SessionRecord
+    segments: int
+
+
+def _record(row: Sequence[Any]) -> SessionRecord:
+    """The :class:`SessionRecord` of a row of ``_SESSION_COLUMNS``."""
+    (sid, user, model, options, created_at, ended_at, audio_seconds, status, end_reason,
+     connections, server) = row
+    return SessionRecord(sid, user, model, json.loads(options), created_at, ended_at,
+                         audio_seconds, status, end_reason, connections, server)
 
 
 @dataclass(frozen=True)
@@ -294,17 +312,44 @@ class TranscriptStore:
         return ResumePoint(session_id, record.audio_seconds, int(next_id), int(segments),
                            record.connections + 1)
 
+    def delete_session(self, session_id: str, user: str) -> None:
+        """Delete an ended session of ``user`` with everything stored of it, or raise why not.
+
+        The status is part of the DELETE, so a session resumed meanwhile is not deleted.
+        """
+        record = self.get_session(session_id)
+        if record is None or record.user != user:
+            raise SessionNotFoundError(f"no session {session_id} of yours is stored")
+        with self._transaction() as cursor:
+            deleted = self._execute(cursor, "DELETE FROM lumen_sessions WHERE id = ? AND status = ?",
+                                    session_id, ENDED).rowcount
+        if deleted != 1:
+            raise SessionActiveError(f"session {session_id} is live; it can be deleted once it has ended")
+
+    def purge(self, ended_before: float) -> int:
+        """Delete the sessions that ended before ``ended_before`` (Unix seconds); how many.
+        Live sessions are never purged."""
+        with self._transaction() as cursor:
+            return int(self._execute(cursor, "DELETE FROM lumen_sessions WHERE status = ? AND ended_at < ?",
+                                     ENDED, ended_before).rowcount)
+
     # -- reads ------------------------------------------------------------------
     def get_session(self, session_id: str) -> SessionRecord | None:
         with self._transaction() as cursor:
             row = self._execute(cursor, f"SELECT {_SESSION_COLUMNS} FROM lumen_sessions WHERE id = ?",
                                 session_id).fetchone()
-        if row is None:
-            return None
-        (sid, user, model, options, created_at, ended_at, audio_seconds, status, end_reason,
-         connections, server) = row
-        return SessionRecord(sid, user, model, json.loads(options), created_at, ended_at,
-                             audio_seconds, status, end_reason, connections, server)
+        return None if row is None else _record(row)
+
+    def list_sessions(self, user: str, limit: int, before: float | None = None) -> list[SessionSummary]:
+        """``user``'s sessions, newest first: at most ``limit``, created before ``before``
+        (Unix seconds; None: the newest)."""
+        with self._transaction() as cursor:
+            rows = self._execute(
+                cursor, f"SELECT {_SESSION_COLUMNS}, (SELECT COUNT(*) FROM lumen_segments WHERE "
+                "session_id = lumen_sessions.id AND text <> '') FROM lumen_sessions "
+                "WHERE user_sub = ? AND created_at < ? ORDER BY created_at DESC LIMIT ?",
+                user, float("inf") if before is None else before, limit).fetchall()
+        return [SessionSummary(_record(row[:-1]), int(row[-1])) for row in rows]
 
     def finals(self, session_id: str) -> list[dict[str, Any]]:
         """The session's finals in order, as sent, with corrected speakers."""

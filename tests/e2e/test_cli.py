@@ -50,7 +50,7 @@ def srt_cues(text: str) -> list[tuple[str, str, str]]:
 
 def test_help_reads_well():
     top = run_lumen("--help")
-    assert top.returncode == 0 and all(c in top.stdout for c in ("serve", "token", "models", "transcribe", "fetch"))
+    assert top.returncode == 0 and all(c in top.stdout for c in ("serve", "token", "models", "transcribe", "sessions"))
     serve = run_lumen("serve", "--help").stdout
     for flag in ("--workers", "--certfile", "--keyfile", "--log-format", "--no-diarization", "/metrics"):
         assert flag in serve
@@ -101,7 +101,7 @@ def test_transcribe_writes_every_format(server, token, testdata, tmp_path):
     # The same transcript fetched back from the store, as a client that lost its connection would.
     session_id = document["session_id"]
     fetched = {fmt: tmp_path / f"fetched.{fmt}" for fmt in ("json", "rttm")}
-    result = run_lumen("fetch", session_id, "--url", server.url,
+    result = run_lumen("sessions", "fetch", session_id, "--url", server.url,
                        *[arg for path in fetched.values() for arg in ("--out", str(path))],
                        env={"LUMEN_TOKEN": token})
     assert result.returncode == 0, result.stderr
@@ -110,9 +110,38 @@ def test_transcribe_writes_every_format(server, token, testdata, tmp_path):
     lines = [FINAL_LINE.match(line) for line in result.stdout.splitlines()]
     assert all(lines) and {m.group(6): m.group(5) for m in lines} == last_print, "each final once, as corrected"
     assert f"session {session_id}: ended (client_end), 30.0" in result.stderr
-    refused = run_lumen("fetch", session_id, "--url", server.url,
+    refused = run_lumen("sessions", "fetch", session_id, "--url", server.url,
                         env={"LUMEN_TOKEN": mint_token(SECRET, sub="mallory")})
     assert refused.returncode == 1 and "HTTP 404, session_not_found" in refused.stderr
+
+
+def test_sessions_list_and_delete(make_server, testdata, tmp_path):
+    server = make_server(database_url=f"sqlite:{tmp_path / 'store.sqlite3'}")
+    token = mint_token(SECRET, sub="lister")
+    ids = [transcribe(server, token, str(testdata / "jfk.wav"), "--fast", "--no-diarize", "--out",
+                      str(tmp_path / f"{n}.json")) for n in range(2)]
+    assert all(r.returncode == 0 for r in ids), [r.stderr for r in ids]
+    ids = [json.loads((tmp_path / f"{n}.json").read_text())["session_id"] for n in range(2)]
+
+    def sessions(*args: str, user_token: str = token) -> subprocess.CompletedProcess:
+        return run_lumen("sessions", *args, "--url", server.url, env={"LUMEN_TOKEN": user_token})
+
+    listed = sessions("list")
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert listed.returncode == 0 and [r[0] for r in rows] == ids[::-1], "newest first"
+    assert all(r[3:5] == ["ended", "(client_end)"] and r[5] == "11.0" for r in rows), listed.stdout
+    first_page = sessions("list", "--limit", "1")
+    assert [line.split()[0] for line in first_page.stdout.splitlines()] == [ids[1]]
+    before = re.search(r"--before (\S+)\)", first_page.stderr).group(1)
+    assert [line.split()[0] for line in sessions("list", "--before", before).stdout.splitlines()] == [ids[0]]
+
+    other = sessions("delete", ids[0], user_token=mint_token(SECRET, sub="mallory"))
+    assert other.returncode == 1 and "HTTP 404, session_not_found" in other.stderr
+    deleted = sessions("delete", *ids)
+    assert deleted.returncode == 0 and deleted.stderr.count("deleted") == 2, deleted.stderr
+    assert sessions("list").stdout == ""
+    gone = sessions("fetch", ids[0])
+    assert gone.returncode == 1 and "HTTP 404, session_not_found" in gone.stderr
 
 
 def test_record_follows_speaker_corrections(server, token, testdata):

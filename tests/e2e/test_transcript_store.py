@@ -9,10 +9,13 @@ import time
 
 import numpy as np
 import pytest
+from serve_process import ServeProcess
 from support import SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes, wer
 
 from lumen.auth import mint_token
-from lumen.client import ClientError, LumenClient, SpeakersUpdated, fetch_transcript
+from lumen.client import (ClientError, LumenClient, SpeakersUpdated, delete_session, fetch_transcript,
+                          list_sessions)
+from lumen.store import SessionRecord, open_store, parse_database_url
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +187,73 @@ def test_store_failures_are_clear_and_never_cost_the_live_transcript(make_server
         db.execute("DROP TABLE lumen_sessions")
     refused = refusal(LumenClient.connect(server.url, token))
     assert (refused.status, refused.code) == (503, "store_unavailable")
+
+
+def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, database_url, jfk):
+    server = make_server(database_url=database_url)
+    alice, mallory = mint_token(SECRET, sub="alice"), mint_token(SECRET, sub="mallory")
+    audio, rate, _ = jfk
+
+    async def scenario():
+        ended, _ = await stream_session(server.url, alice, wav_bytes(audio[: 3 * rate], rate), rate * 2)
+        live = await LumenClient.connect(server.url, alice, {"diarize": False})
+        listed = await list_sessions(server.url, alice)
+        refusals = {}
+        for name, call in {
+            "live": delete_session(server.url, live.session_id, alice),
+            "other user": delete_session(server.url, ended.session_id, mallory),
+            "unknown": delete_session(server.url, "f" * 32, alice),
+            "no token": list_sessions(server.url, ""),
+            "limit 0": list_sessions(server.url, alice, limit=0),
+            "before nan": list_sessions(server.url, alice, before=float("nan")),
+        }.items():
+            try:
+                await call
+            except ClientError as exc:
+                refusals[name] = (exc.status, exc.code)
+        await live.end()
+        async for _ in live.events():
+            pass
+        others = await list_sessions(server.url, mallory)
+        await delete_session(server.url, ended.session_id, alice)
+        after = await list_sessions(server.url, alice)
+        return ended, live, listed, refusals, others, after
+
+    ended, live, listed, refusals, others, after = asyncio.run(scenario())
+    assert [s["session_id"] for s in listed["sessions"]] == [live.session_id, ended.session_id]
+    first = listed["sessions"][1]
+    assert (first["status"], first["end_reason"], first["user"]) == ("ended", "client_end", "alice")
+    assert first["segments"] >= 1 and first["audio_seconds"] == pytest.approx(3.0, abs=0.001)
+    assert listed["sessions"][0]["status"] == "active" and listed["next_before"] is None
+    assert refusals == {"live": (409, "session_active"), "other user": (404, "session_not_found"),
+                        "unknown": (404, "session_not_found"), "no token": (401, "missing_token"),
+                        "limit 0": (400, "bad_request"), "before nan": (400, "bad_request")}
+    assert others == {"sessions": [], "next_before": None}
+    assert [s["session_id"] for s in after["sessions"]] == [live.session_id], "deleted with its transcript"
+    gone = refusal(fetch_transcript(server.url, ended.session_id, mint_token(SECRET, sub="alice")))
+    assert (gone.status, gone.code) == (404, "session_not_found")
+
+
+def test_serve_deletes_transcripts_past_the_retention(tiny_model, tmp_path):
+    database = f"sqlite:{tmp_path / 'store.sqlite3'}"
+    store = open_store(parse_database_url(database))
+    now = time.time()
+    for name, ended_days_ago in (("old", 3.0), ("recent", 1.0), ("live", None)):
+        session_id = name.ljust(32, "0")
+        store.create_session(SessionRecord(session_id, "alice", "tiny.en", {}, now - 4 * 86400,
+                                           server="elsewhere:1"))
+        if ended_days_ago is not None:
+            store.end_session(session_id, now - ended_days_ago * 86400, "client_end", 1.0)
+    store.close()
+    served = ServeProcess(tiny_model, tmp_path, "--database-url", database, "--retention-days", "2",
+                          "--log-format", "json").start()
+    try:
+        token = mint_token(SECRET, sub="alice")
+        deadline = time.monotonic() + 30
+        while len(listed := asyncio.run(list_sessions(served.url, token))["sessions"]) == 3:
+            assert time.monotonic() < deadline, "the purge never ran"
+            time.sleep(0.2)
+    finally:
+        served.stop()
+    assert sorted(s["session_id"][:6].rstrip("0") for s in listed) == ["live", "recent"]
+    assert "deleted 1 session(s) that ended over 2 day(s) ago" in served.stderr

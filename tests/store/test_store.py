@@ -120,6 +120,49 @@ def test_sessions_ended_for_good_are_not_resumable(store, reason):
     assert reason in str(caught.value)
 
 
+def test_a_user_lists_their_own_sessions_newest_first_in_pages(store):
+    for n, user in enumerate(["alice", "bob", "alice", "alice"]):
+        store.create_session(SessionRecord(f"{n:032x}", user, "tiny.en", {}, created_at=1000.0 + n))
+    store.add_final(f"{0:032x}", final(0, 0.0, 1.0, "one"))
+    store.add_final(f"{0:032x}", final(1, 1.0, 1.5, "", speaker=None))
+    store.add_final(f"{0:032x}", final(2, 2.0, 3.0, "two"))
+    page = store.list_sessions("alice", limit=2)
+    assert [(s.record.session_id, s.record.created_at) for s in page] == [(f"{3:032x}", 1003.0),
+                                                                          (f"{2:032x}", 1002.0)]
+    rest = store.list_sessions("alice", limit=2, before=page[-1].record.created_at)
+    assert [(s.record.session_id, s.segments) for s in rest] == [(f"{0:032x}", 2)], "non-empty finals"
+    assert store.list_sessions("alice", limit=2, before=1000.0) == []
+    assert [s.record.user for s in store.list_sessions("bob", limit=10)] == ["bob"]
+
+
+def test_only_the_owner_deletes_an_ended_session_with_all_it_holds(store):
+    new_session(store)
+    store.add_final(SID, final(0, 0.0, 1.0, "private"))
+    store.set_turns(SID, 1, [{"start": 0.0, "end": 1.0, "speaker": "S1"}])
+    with pytest.raises(SessionActiveError):
+        store.delete_session(SID, "alice")  # live: its connection would write again
+    store.end_session(SID, time.time(), "client_closed", 1.0)
+    for user, session_id in (("mallory", SID), ("alice", "f" * 32)):
+        with pytest.raises(SessionNotFoundError):
+            store.delete_session(session_id, user)
+    store.delete_session(SID, "alice")
+    assert store.get_session(SID) is None and store.finals(SID) == [] and store.turns(SID) == []
+    with pytest.raises(SessionNotFoundError):
+        store.claim_resume(SID, "alice", time.time(), 300, "host:2")
+
+
+def test_purge_deletes_sessions_ended_before_the_cutoff_never_live_ones(store):
+    for n in range(3):
+        new_session(store, session_id=f"{n:032x}")
+        store.add_final(f"{n:032x}", final(0, 0.0, 1.0, "words"))
+    store.end_session(f"{0:032x}", 1000.0, "client_end", 1.0)
+    store.end_session(f"{1:032x}", 2000.0, "client_end", 1.0)
+    assert store.purge(ended_before=1500.0) == 1
+    assert store.get_session(f"{0:032x}") is None and store.finals(f"{0:032x}") == []
+    assert store.purge(ended_before=time.time()) == 1
+    assert store.get_session(f"{2:032x}").status == "active", "a live session is never purged"
+
+
 def test_recover_ends_what_a_dead_server_left_active(store):
     new_session(store)
     new_session(store, session_id="e" * 32)
