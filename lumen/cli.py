@@ -128,7 +128,8 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(transcribe(source, args.url, token, session_options=session_options,
                                       realtime=not args.fast, cafile=args.cafile, display=display,
-                                      outputs=args.out, out_format=args.format))
+                                      outputs=args.out, out_format=args.format,
+                                      reconnect=args.reconnect))
     except ClientError as exc:
         return _refused("transcribe", exc)
 
@@ -224,6 +225,11 @@ def _add_transcribe(sub: argparse._SubParsersAction, common: argparse.ArgumentPa
         formatter_class=argparse.RawDescriptionHelpFormatter)
     transcribe.add_argument("file", help="audio file, or - for standard input")
     _add_connection(transcribe)
+    transcribe.add_argument_group("resuming").add_argument(
+        "--reconnect", type=float, default=60.0, metavar="SECONDS",
+        help="when the connection breaks or the server restarts, resume the session, retrying for "
+             "up to SECONDS; the audio the server did not get is sent again (default: %(default)s; "
+             "0: never)")
     sending = transcribe.add_argument_group("sending")
     sending.add_argument("--fast", action="store_true",
                          help="send as fast as the connection takes it, not at real-time pace")

@@ -500,7 +500,8 @@ class StreamingRecognizer:
             self._speculation = (start, end, result)
             if self._jobs and self._jobs[0].start == job.start and self._jobs[0].end == end:
                 return  # the utterance ended as foreseen: its final, next, reuses this
-        words = self._new_words(result.words, start / SAMPLE_RATE, job.own / SAMPLE_RATE, anchor)
+        words = self._new_words(result.words, start / SAMPLE_RATE, job.own / SAMPLE_RATE, anchor,
+                                end / SAMPLE_RATE)
         if job.is_final and not forced:
             self._end_utterance(job, words)
             await self._finish_segment(job, words, result)
@@ -554,25 +555,29 @@ class StreamingRecognizer:
             self._partial_sent = True
             await self._deliver(self._event(job, words, result, is_final=False, end=end))
 
-    def _new_words(self, words: list[Word], offset: float, own: float, anchor: list[Word]) -> list[Word]:
+    def _new_words(self, words: list[Word], offset: float, own: float, anchor: list[Word],
+                   limit: float) -> list[Word]:
         """A hypothesis's words after the committed ones in its window
         (``anchor``), in session time; ``own``: where the utterance's own audio
-        starts, after the previous final's context (``speech`` of :func:`repeated_prefix`)."""
+        starts, after the previous final's context (``speech`` of :func:`repeated_prefix`);
+        ``limit``: where the window's audio ends."""
         placed = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in words]
-        return self._place(placed[repeated_prefix(anchor, placed, self.options.align_slack, own):])
+        return self._place(placed[repeated_prefix(anchor, placed, self.options.align_slack, own):], limit)
 
-    def _place(self, words: list[Word]) -> list[Word]:
-        """Words never before the end of the last final, times monotonic.
+    def _place(self, words: list[Word], limit: float) -> list[Word]:
+        """Words never before the end of the last final nor after ``limit``, times monotonic.
 
         whisper's word times are estimates; a window that starts where the last
-        final ended may place its first word a little earlier.  Clamping keeps
-        every word time monotonic across segments.
+        final ended may place its first word a little earlier, and the last word
+        of a window padded with silence (``end_padding``) may run into the
+        padding.  Clamping keeps every word time monotonic across segments and
+        inside the audio received.
         """
         placed = []
         floor = self._final_end
         for w in words:
-            start = max(w.start, floor)
-            end = max(w.end, start)
+            start = min(max(w.start, floor), max(limit, floor))
+            end = min(max(w.end, start), max(limit, start))
             placed.append(Word(w.text, start, end, w.probability))
             floor = start
         return placed

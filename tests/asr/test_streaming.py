@@ -157,6 +157,8 @@ def test_the_last_words_survive_a_stream_that_stops_right_after_them(engine, tes
     audio = read16k(testdata / "jfk.wav")
     events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
     assert normalize(finals_text(events)).endswith("for your country"), finals_text(events)
+    ends = [w.end for e in events if e.is_final for w in e.words]
+    assert max(ends) <= audio.size / 16000, "no word time in the silence the padding added"
 
 
 def test_partials_precede_their_final_and_track_the_speech(engine, testdata):

@@ -26,6 +26,7 @@ from test_speakers import final_speakers
 
 from lumen.auth import mint_token
 from lumen.client import Closed, LumenClient, ServerError, SessionEnded
+from lumen.transcribe import SentAudio
 from lumen.transcript import TranscriptRecord
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -113,6 +114,58 @@ def test_transcribe_writes_every_format(server, token, testdata, tmp_path):
     refused = run_lumen("sessions", "fetch", session_id, "--url", server.url,
                         env={"LUMEN_TOKEN": mint_token(SECRET, sub="mallory")})
     assert refused.returncode == 1 and "HTTP 404, session_not_found" in refused.stderr
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["restart", "crash"])
+def test_transcribe_resumes_across_a_server_restart(tiny_model, testdata, tmp_path, stop):
+    """The server goes away mid-file (a restart: 1001 after its finals; a crash: no close at all)
+    and a new one takes its port: the CLI resumes and the transcript has every word, once."""
+    database = f"sqlite:{tmp_path / 'store.sqlite3'}"
+    token = mint_token(SECRET, sub="resumer")
+    first = ServeProcess(tiny_model, tmp_path, "--database-url", database).start()
+    out = tmp_path / "jfk.json"
+    cli = subprocess.Popen([LUMEN, "transcribe", str(testdata / "jfk.wav"), "--url", first.url,
+                            "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "LUMEN_TOKEN": token})
+    second = None
+    try:
+        time.sleep(5)  # at real-time pace: "And so my fellow Americans" has been sent
+        first.signal(stop)
+        first.wait()
+        second = ServeProcess(tiny_model, tmp_path, "--database-url", database, port=first.port).start()
+        stdout, stderr = cli.communicate(timeout=120)
+    finally:
+        cli.kill()
+        first.stop()
+        if second is not None:
+            second.stop()
+    assert cli.returncode == 0, stderr
+    assert "resuming the session" in stderr and "resumed session" in stderr, stderr
+    document = json.loads(out.read_text())
+    segments = document["segments"]
+    assert [s["id"] for s in segments] == sorted(s["id"] for s in segments)
+    assert all(a["end"] <= b["start"] + 0.05 for a, b in zip(segments, segments[1:])), "no word twice"
+    assert segments[-1]["end"] <= 11.0 and document["audio_seconds"] == pytest.approx(11.0, abs=0.001)
+    text = " ".join(s["text"] for s in segments)
+    # The resumed session decodes its first utterance without the first one's words as context,
+    # where tiny.en sometimes repeats a phrase ("What your country can do for you. What your
+    # country can"): a word or two, where a lost or doubled replay would cost a dozen.
+    assert wer((testdata / "jfk.txt").read_text(), text) <= 0.25, stdout + stderr
+    spoken = re.sub(r"[^a-z ]", "", text.lower())
+    assert spoken.count("fellow americans") == spoken.count("do for your country") == 1, stdout + stderr
+    shown = [FINAL_LINE.match(line) for line in stdout.splitlines()]
+    assert all(shown) and [m.group(6) for m in shown] == [s["text"] for s in segments], stdout
+
+
+def test_sent_audio_keeps_what_a_resume_may_ask_for():
+    sent = SentAudio(bytes_per_second=100, frame_bytes=2, keep_seconds=1.0)
+    for n in range(5):
+        sent.add(bytes([n]) * 40)  # 0.4 s each
+    assert sent.total == 200
+    assert sent.since(2.0) == b""
+    assert sent.since(1.5) == bytes([3]) * 10 + bytes([4]) * 40
+    assert sent.since(0.8) == bytes([2]) * 40 + bytes([3]) * 40 + bytes([4]) * 40, "the last second, at least"
+    assert sent.since(0.7) is None, "older than what is kept"
 
 
 def test_sessions_list_and_delete(make_server, testdata, tmp_path):
