@@ -8,12 +8,15 @@ import os
 import secrets
 import sys
 from dataclasses import fields
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from lumen import __version__
 from lumen.config import Settings, load_settings, replace
 from lumen.errors import LumenError
 from lumen.logs import FORMATS, configure
+
+if TYPE_CHECKING:
+    from lumen.client import ClientError
 
 #: Short flags for settings whose generated ``--flag`` is long.
 SETTING_ALIASES = {"tls_certfile": "--certfile", "tls_keyfile": "--keyfile"}
@@ -101,11 +104,8 @@ def _client_token(args: argparse.Namespace) -> str | None:
     return token
 
 
-def _refused(command: str, exc: Exception) -> int:
-    from lumen.client import ClientError
-
-    detail = f" (HTTP {exc.status}, {exc.code})" if isinstance(exc, ClientError) and exc.status else ""
-    print(f"lumen {command}: {exc}{detail}", file=sys.stderr)
+def _refused(command: str, exc: ClientError) -> int:
+    print(f"lumen {command}: {exc.summary}", file=sys.stderr)
     return 1
 
 
@@ -166,7 +166,7 @@ def _sessions_list(args: argparse.Namespace, token: str) -> int:
 
 
 def _sessions_fetch(args: argparse.Namespace, token: str) -> int:
-    from lumen.client import Transcript, fetch_transcript, parse_event
+    from lumen.client import fetch_transcript, stored_finals
     from lumen.terminal import LiveDisplay, use_colour
     from lumen.transcript import TranscriptRecord, output_format, save
 
@@ -174,10 +174,8 @@ def _sessions_fetch(args: argparse.Namespace, token: str) -> int:
     stored = asyncio.run(fetch_transcript(args.url, args.session_id, token, cafile=args.cafile))
     record = TranscriptRecord.from_stored(stored)
     display = LiveDisplay(sys.stdout, interactive=False, colour=use_colour(sys.stdout, args.color))
-    for message in stored["segments"]:  # (as sent, with their last speakers)
-        event = parse_event(message)
-        if isinstance(event, Transcript):
-            display.final(event)
+    for event in stored_finals(stored):
+        display.final(event)
     ended = f"ended ({stored['end_reason']})" if stored["status"] == "ended" else "live: finals so far"
     print(f"session {record.session_id}: {ended}, {stored['audio_seconds']:.3f} s of audio, "
           f"{len(record.segments)} segments, {stored['connections']} connection(s)", file=sys.stderr)

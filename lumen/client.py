@@ -69,6 +69,11 @@ class ClientError(LumenError):
         self.status = status
         self.code = code or "client_error"
 
+    @property
+    def summary(self) -> str:
+        """The message, with the HTTP status and error code when the server refused."""
+        return f"{self} (HTTP {self.status}, {self.code})" if self.status else str(self)
+
 
 @dataclass(frozen=True)
 class Word:
@@ -295,6 +300,12 @@ async def fetch_transcript(url: str, session_id: str, token: str, *, cafile: str
     """The stored transcript of ``session_id`` (``GET /v1/sessions/{id}/transcript``) from the
     server whose WebSocket ``url`` is given; :class:`ClientError` (``status``, ``code``) if refused."""
     return await _rest(url, "GET", f"/v1/sessions/{session_id}/transcript", token, cafile, timeout)
+
+
+def stored_finals(stored: Mapping[str, Any]) -> list[Transcript]:
+    """The finals of a stored transcript (:func:`fetch_transcript`) as events, as sent, with
+    their speakers as last corrected."""
+    return [event for event in map(parse_event, stored["segments"]) if isinstance(event, Transcript)]
 
 
 async def list_sessions(url: str, token: str, *, limit: int = 50, before: float | None = None,

@@ -313,13 +313,21 @@ class Session:
         assert self._speakers is not None
         updated = self._speakers.corrections(changes)
         if updated:
-            if self._recorder is not None:
-                self._recorder.speakers(updated)
-            self._send(protocol.speakers_updated(self.id, updated))
+            self._send_speakers(updated)
         if self.options.speaker_turns:
             change = self._speakers.timeline_changes(self._time_offset)
             if change is not None:
                 self._send(protocol.speaker_turns(self.id, *change))
+
+    def _send_speakers(self, corrections: list[dict[str, object]],
+                       turns: list[dict[str, object]] | None = None) -> None:
+        """``speakers.updated`` to the client, and the same corrections and timeline to the store."""
+        if self._recorder is not None:
+            if corrections:
+                self._recorder.speakers(corrections)
+            if turns is not None:
+                self._recorder.turns(turns)
+        self._send(protocol.speakers_updated(self.id, corrections, turns))
 
     def _on_recognizer_failure(self, exc: BaseException) -> None:
         self.end(LumenError(f"transcription failed: {exc}"))
@@ -377,13 +385,8 @@ class Session:
             try:
                 # The last corrections, with the final speaker timeline.
                 changes = await self._speakers.finish()
-                corrections = self._speakers.corrections(changes)
-                turns = self._speakers.timeline(self._time_offset)
-                if self._recorder is not None:  # (the store gets what the client gets)
-                    if corrections:
-                        self._recorder.speakers(corrections)
-                    self._recorder.turns(turns)
-                self._send(protocol.speakers_updated(self.id, corrections, turns))
+                self._send_speakers(self._speakers.corrections(changes),
+                                    self._speakers.timeline(self._time_offset))
             except Exception:  # labels are a bonus: never lose the session's end over them
                 log.exception("final diarization failed", extra={"session_id": self.id})
         # A resumed session's totals count all its connections.

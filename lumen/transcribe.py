@@ -41,7 +41,7 @@ from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
 from lumen.client import (ClientError, Closed, LumenClient, ServerError, SessionEnded, SpeakersUpdated,
-                          Transcript, fetch_transcript, parse_event)
+                          Transcript, fetch_transcript, stored_finals)
 from lumen.errors import ConfigError
 from lumen.terminal import LiveDisplay
 from lumen.transcript import TranscriptRecord, output_format, save
@@ -275,8 +275,7 @@ async def _resume(url: str, token: str, options: dict[str, Any], session_id: str
             return await LumenClient.connect(url, token, {**options, "resume": session_id}, cafile=cafile)
         except ClientError as exc:
             if exc.status not in RETRY_STATUSES | {None} or time.monotonic() >= deadline or stop.is_set():
-                detail = f" (HTTP {exc.status}, {exc.code})" if exc.status else ""
-                print(f"cannot resume session {session_id}: {exc}{detail}", file=sys.stderr)
+                print(f"cannot resume session {session_id}: {exc.summary}", file=sys.stderr)
                 return None
         await asyncio.sleep(RETRY_INTERVAL)
 
@@ -292,9 +291,8 @@ async def _catch_up(client: LumenClient, url: str, token: str, cafile: str | Non
         print(f"cannot fetch the finals sent while disconnected: {exc}", file=sys.stderr)
         stored = {"segments": []}
     known = {segment.id for segment in record.segments}
-    for message in stored["segments"]:
-        event = parse_event(message)
-        if isinstance(event, Transcript) and event.text and event.segment_id not in known:
+    for event in stored_finals(stored):
+        if event.text and event.segment_id not in known:
             record.add(event)
             display.final(event)
     replay = sent.since(offset)

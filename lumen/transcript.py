@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
 from lumen.client import (Event, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript, Word,
-                          parse_event)
+                          stored_finals)
 from lumen.errors import ConfigError
 
 #: Longest subtitle cue, in characters (two lines of 42, the usual broadcast limit).
@@ -65,10 +65,8 @@ class TranscriptRecord:
         """A transcript as the store returns it (``GET /v1/sessions/{id}/transcript``,
         :func:`lumen.client.fetch_transcript`): its finals, already corrected, and its timeline."""
         record = cls(stored["session_id"], stored.get("model", ""))
-        for message in stored["segments"]:
-            event = parse_event(message)
-            if event is not None:
-                record.add(event)
+        for event in stored_finals(stored):
+            record.add(event)
         record.audio_seconds = stored.get("audio_seconds")
         record.turns = stored.get("turns") or None  # (none stored: a session without diarization)
         return record

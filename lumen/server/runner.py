@@ -25,9 +25,9 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 import socket
 import ssl
+import sys
 import time
 from typing import TYPE_CHECKING, Callable
 
