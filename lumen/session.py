@@ -55,6 +55,7 @@ from lumen.diarization import Diarizer, LabelChange
 from lumen.diarization.live import LiveSpeakers
 from lumen.errors import (AudioFormatError, BadRequestError, CapacityError, LumenError,
                           SessionPolicyError, UserLimitError)
+from lumen.store.base import RESUMABLE_REASONS
 from lumen.store.recorder import SessionRecorder
 from lumen.store.worker import StoreWorker
 from lumen.terms import SharedVocabulary, TimedWord
@@ -141,9 +142,12 @@ class Session:
                           if wants_denoise else None)
         self._speakers: LiveSpeakers | None = None
         if options.diarize and services.diarizer is not None:
-            self._speakers = LiveSpeakers(services.diarizer,
-                                          services.diarizer.session(**options.speaker_overrides()),
-                                          on_changes=self._on_speaker_changes)
+            # A resumed session's speakers keep their labels: a returning voice is
+            # recognised, and a new one never takes an earlier speaker's label.
+            diarizer = services.diarizer.session(voices=resume.voices if resume is not None else None,
+                                                 taken=resume.speakers if resume is not None else (),
+                                                 **options.speaker_overrides())
+            self._speakers = LiveSpeakers(services.diarizer, diarizer, on_changes=self._on_speaker_changes)
         wants_terms = options.terms if options.terms is not None else self._settings.terms
         self._vocabulary = services.vocabulary if wants_terms else None
         if self._vocabulary is not None:
@@ -387,6 +391,8 @@ class Session:
                 changes = await self._speakers.finish()
                 self._send_speakers(self._speakers.corrections(changes),
                                     self._speakers.timeline(self._time_offset))
+                if self._recorder is not None and reason in RESUMABLE_REASONS and self._settings.resume_grace:
+                    self._recorder.voices(self._speakers.voices())
             except Exception:  # labels are a bonus: never lose the session's end over them
                 log.exception("final diarization failed", extra={"session_id": self.id})
         # A resumed session's totals count all its connections.

@@ -17,6 +17,12 @@ and never waits for diarization: names are provisional and ``update``
 reports the ranges whose name changed, for the session to correct what it
 already sent.
 
+A session can start knowing speakers from before (a resumed connection):
+``voices`` are their centroids from :meth:`~SessionDiarizer.voices`, which
+join the clustering as remembered speakers do (a new cluster that matches
+one takes its name), and ``taken`` are names used before whose voices are
+unknown, which new speakers never get.
+
 Threading: ``add_speech``, ``end_speech`` and ``speaker_turns`` are cheap
 and may be called from the event loop while ``update`` or ``finish`` runs in
 a worker thread; ``update``/``finish`` of one session must not overlap
@@ -27,19 +33,21 @@ a worker thread; ``update``/``finish`` of one session must not overlap
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Collection, Mapping
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from lumen.diarization.clustering import cluster
 from lumen.errors import BadRequestError
-from lumen.diarization.embedder import SAMPLE_RATE, SpeakerEmbedder
+from lumen.diarization.embedder import EMBEDDING_SIZE, SAMPLE_RATE, SpeakerEmbedder
 from lumen.diarization.options import DiarizationOptions
 from lumen.diarization.tracker import (LabelChange, Turn, changes, merge_turns, most_talk, speaker_name,
                                        stable_names, turns_between)
@@ -81,7 +89,8 @@ class _End:
 class SessionDiarizer:
     """Speaker labels for one live session.  See the module docstring for threading."""
 
-    def __init__(self, embedder: SpeakerEmbedder, options: DiarizationOptions = DiarizationOptions()) -> None:
+    def __init__(self, embedder: SpeakerEmbedder, options: DiarizationOptions = DiarizationOptions(),
+                 voices: Mapping[str, ArrayLike] | None = None, taken: Collection[str] = ()) -> None:
         self.options = options
         self._embedder = embedder
         self._window = round(options.window * SAMPLE_RATE)
@@ -103,7 +112,15 @@ class SessionDiarizer:
         self._embeddings: list[np.ndarray] = []  # of active windows: index - self._frozen
         self._names: list[str | None] = []
         self._frozen = 0
-        self._history: dict[str, np.ndarray] = {}  # name -> sum of its frozen windows' embeddings
+        # name -> sum of its frozen windows' embeddings (and of voices known from before)
+        self._history: dict[str, np.ndarray] = {}
+        for name, voice in (voices or {}).items():
+            voice = np.array(voice, dtype=np.float32).reshape(-1)
+            if voice.shape == (EMBEDDING_SIZE,) and np.isfinite(voice).all() and voice.any():
+                self._history[name] = voice
+            else:  # (another embedder's, or damaged): the speaker is found afresh
+                log.warning("voice of %s is not a %d-d embedding sum; ignored", name, EMBEDDING_SIZE)
+        self._taken = set(taken) | set(self._history)  # names new speakers never get
         self._since_recluster = 0
         self._recluster_interval = self._recluster_samples
         self._clustered = False
@@ -180,6 +197,19 @@ class SessionDiarizer:
         """Names currently in use, sorted."""
         with self._lock:
             return sorted({name for _, _, name in self._turns})
+
+    def voices(self) -> dict[str, np.ndarray]:
+        """Each speaker's centroid: the sum of the embeddings of the windows named so
+        (voices known from before included), for a later connection's ``voices``.
+
+        Worker side, like :meth:`timeline`.  A voiceprint is biometric data: keep
+        it only as long as it is needed (docs/security.md).
+        """
+        sums = {name: voice.copy() for name, voice in self._history.items()}
+        for name, embedding in zip(self._names[self._frozen:], self._embeddings):
+            if name is not None:
+                sums[name] = sums[name] + embedding if name in sums else embedding.copy()
+        return sums
 
     @property
     def history_windows(self) -> int:
@@ -288,7 +318,7 @@ class SessionDiarizer:
         active = np.stack(self._embeddings)
         clusters = cluster(active, self.options)
         previous = self._names[self._frozen:]
-        names = stable_names(clusters, previous, reserved=set(self._history))
+        names = stable_names(clusters, previous, reserved=self._taken | set(self._history))
         names = self._recognise_returning(active, names, set(previous))
         self._names[self._frozen:] = names
         self._since_recluster = 0
@@ -313,10 +343,7 @@ class SessionDiarizer:
         return [renamed.get(n, n) for n in names]
 
     def _assign_to_nearest(self) -> None:
-        sums = dict(self._history)
-        for name, emb in zip(self._names[self._frozen:], self._embeddings):
-            if name is not None:
-                sums[name] = sums[name] + emb if name in sums else emb.copy()
+        sums = self.voices()
         names = list(sums)
         centroids = np.stack([sums[n] / np.linalg.norm(sums[n]) for n in names])
         for i in range(self._frozen, len(self._names)):
@@ -371,9 +398,10 @@ class SessionDiarizer:
                 per_region[k] = [(region.start / SAMPLE_RATE, region.end / SAMPLE_RATE, previous)]
             else:
                 pending.append(k)
-        for j in pending:  # nobody named yet: the first speaker is S1 by construction
+        first = next(speaker_name(i) for i in itertools.count() if speaker_name(i) not in self._taken)
+        for j in pending:  # nobody named yet: the first new speaker, by construction
             r = self._regions[j]
-            per_region[j] = [(r.start / SAMPLE_RATE, r.end / SAMPLE_RATE, speaker_name(0))]
+            per_region[j] = [(r.start / SAMPLE_RATE, r.end / SAMPLE_RATE, first)]
 
 
 class Diarizer:
@@ -391,10 +419,12 @@ class Diarizer:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="diarize",
                                         initializer=torch.set_num_threads, initargs=(1,))
 
-    def session(self, **overrides: Any) -> SessionDiarizer:
-        """A new session diarizer; keyword arguments override fields of the service's options
+    def session(self, voices: Mapping[str, ArrayLike] | None = None, taken: Collection[str] = (),
+                **overrides: Any) -> SessionDiarizer:
+        """A new session diarizer knowing ``voices`` and ``taken`` names from before (see the
+        module docstring); keyword arguments override fields of the service's options
         (e.g. ``num_speakers=2``); invalid values raise ``ValueError``."""
-        return SessionDiarizer(self.embedder, replace(self.options, **overrides))
+        return SessionDiarizer(self.embedder, replace(self.options, **overrides), voices, taken)
 
     def check_overrides(self, overrides: dict[str, Any]) -> None:
         """Raise :class:`BadRequestError` if ``overrides`` cannot make a session (handshake check)."""

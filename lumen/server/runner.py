@@ -106,8 +106,9 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     log.info("worker %d ready (model %s)", os.getpid(), context.session_services.model_name)
     if ready is not None:
         ready()
-    store, retention = context.session_services.store, context.session_services.settings.retention_days
-    sweeper = RetentionSweeper(store, retention) if store is not None and retention > 0 else None
+    store, settings = context.session_services.store, context.session_services.settings
+    sweeper = (RetentionSweeper(store, settings.retention_days, settings.resume_grace)
+               if store is not None else None)
     if sweeper is not None:
         sweeper.start()
     stop = asyncio.Event()

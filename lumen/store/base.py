@@ -12,6 +12,13 @@ last ``speakers.updated``), one row per connection, written when the
 connection ends; a table of its own, so databases made before it gain it by
 ``CREATE TABLE IF NOT EXISTS`` like the others.
 
+``lumen_voices`` holds a resumable session's speaker voiceprints (each
+label's embedding centroid, written when a connection ends), so a resumed
+connection gives a returning voice its label again.  They are biometric
+data and kept no longer than a resume needs them: a session that ends for
+good drops them in the same transaction, and :meth:`TranscriptStore.forget_voices`
+drops those whose resume grace has passed.
+
 ``lumen_sessions.audio_seconds`` is the audio the stored transcript covers:
 while a connection is live it is the end of the last stored final (so a
 server killed mid-session leaves a resumable point its finals reach); when
@@ -29,9 +36,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 from lumen.errors import (ResumeExpiredError, SessionActiveError, SessionGoneError,
@@ -81,6 +89,9 @@ SCHEMA = (
         connection INTEGER NOT NULL,
         turns TEXT NOT NULL,
         PRIMARY KEY (session_id, connection))""",
+    """CREATE TABLE IF NOT EXISTS lumen_voices (
+        session_id TEXT PRIMARY KEY REFERENCES lumen_sessions (id) ON DELETE CASCADE,
+        voices TEXT NOT NULL)""",
 )
 
 _SESSION_COLUMNS = ("id, user_sub, model, options, created_at, ended_at, audio_seconds, status, "
@@ -141,6 +152,18 @@ def _record(row: Sequence[Any]) -> SessionRecord:
                          audio_seconds, status, end_reason, connections, server)
 
 
+def _voices(payload: str) -> dict[str, list[float]]:
+    """Stored voiceprints, without any that is not a non-zero vector of finite numbers."""
+    voices = {}
+    for name, voice in json.loads(payload).items():
+        if (isinstance(voice, list) and voice and all(isinstance(x, (int, float)) for x in voice)
+                and all(math.isfinite(x) for x in voice) and any(voice)):
+            voices[name] = voice
+        else:
+            log.warning("stored voiceprint %r is malformed; ignored", name)
+    return voices
+
+
 @dataclass(frozen=True)
 class ResumePoint:
     """Where a resumed connection continues."""
@@ -154,6 +177,10 @@ class ResumePoint:
     """Non-empty finals the session has already (``session.ended`` counts the whole session)."""
     connection: int
     """This connection's number (2 for the first resume)."""
+    voices: dict[str, list[float]] = field(default_factory=dict)
+    """The speakers' voiceprints as the last connection left them (label -> centroid)."""
+    speakers: tuple[str, ...] = ()
+    """Every speaker label the stored finals use (new voices must not take one)."""
 
 
 @dataclass(frozen=True)
@@ -261,11 +288,30 @@ class TranscriptStore:
             self._execute(cursor, "INSERT INTO lumen_turns (session_id, connection, turns) VALUES (?, ?, ?)",
                           session_id, connection, json.dumps(list(turns)))
 
+    def set_voices(self, session_id: str, voices: Mapping[str, Sequence[float]]) -> None:
+        """Store (or replace) a session's speaker voiceprints (label -> centroid)."""
+        payload = json.dumps({name: [round(float(x), 6) for x in voice] for name, voice in voices.items()})
+        with self._transaction() as cursor:
+            self._execute(cursor, "DELETE FROM lumen_voices WHERE session_id = ?", session_id)
+            self._execute(cursor, "INSERT INTO lumen_voices (session_id, voices) VALUES (?, ?)",
+                          session_id, payload)
+
     def end_session(self, session_id: str, ended_at: float, reason: str, audio_seconds: float) -> None:
+        """Mark a connection's end; a ``reason`` that is not resumable also drops the voiceprints."""
         with self._transaction() as cursor:
             self._execute(cursor, "UPDATE lumen_sessions SET status = ?, ended_at = ?, end_reason = ?, "
                           "audio_seconds = ? WHERE id = ?",
                           ENDED, ended_at, reason, audio_seconds, session_id)
+            if reason not in RESUMABLE_REASONS:
+                self._execute(cursor, "DELETE FROM lumen_voices WHERE session_id = ?", session_id)
+
+    def forget_voices(self, ended_before: float) -> int:
+        """Drop the voiceprints of sessions that ended before ``ended_before`` (Unix seconds:
+        now less the resume grace); how many."""
+        with self._transaction() as cursor:
+            return int(self._execute(
+                cursor, "DELETE FROM lumen_voices WHERE session_id IN (SELECT id FROM lumen_sessions "
+                "WHERE status = ? AND ended_at < ?)", ENDED, ended_before).rowcount)
 
     def recover(self, now: float, server: str) -> int:
         """End the sessions ``server`` left active when it died (``server_lost``); how many.
@@ -309,8 +355,13 @@ class TranscriptStore:
                 cursor, "SELECT COALESCE(MAX(segment_id) + 1, 0), "
                 "COUNT(CASE WHEN text <> '' THEN 1 END) FROM lumen_segments WHERE session_id = ?",
                 session_id).fetchone()
+            speakers = self._execute(cursor, "SELECT DISTINCT speaker FROM lumen_segments "
+                                     "WHERE session_id = ? AND speaker IS NOT NULL", session_id).fetchall()
+            voices = self._execute(cursor, "SELECT voices FROM lumen_voices WHERE session_id = ?",
+                                   session_id).fetchone()
         return ResumePoint(session_id, record.audio_seconds, int(next_id), int(segments),
-                           record.connections + 1)
+                           record.connections + 1, _voices(voices[0]) if voices else {},
+                           tuple(sorted(name for (name,) in speakers)))
 
     def delete_session(self, session_id: str, user: str) -> None:
         """Delete an ended session of ``user`` with everything stored of it, or raise why not.

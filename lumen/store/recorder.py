@@ -5,8 +5,8 @@ resume), so a store that does not work refuses the connection up front.
 Each final is committed *before* it is sent: a client never holds a final
 the store lacks, whenever the server dies.  (The reverse gap is at most the
 one final being sent at the instant of a kill: committed, never delivered.)
-Speaker corrections, the final speaker timeline and the end are written in
-order after it.
+Speaker corrections, the final speaker timeline, the voiceprints a resume
+needs and the end are written in order after it.
 
 A store failure during a session is logged and the live transcript goes on:
 the client still gets every message; only the stored copy misses what failed.
@@ -75,6 +75,12 @@ class SessionRecorder:
         connection = self.resume_point.connection if self.resume_point is not None else 1
         self._worker.submit(lambda store: store.set_turns(self.session_id, connection, turns),
                             f"speaker timeline of session {self.session_id}")
+
+    def voices(self, voices: dict[str, list[float]]) -> None:
+        """Queue the speakers' voiceprints for a resume (before :meth:`end`, which drops
+        them when its reason is not resumable)."""
+        self._worker.submit(lambda store: store.set_voices(self.session_id, voices),
+                            f"speaker voiceprints of session {self.session_id}")
 
     async def end(self, reason: str, audio_seconds: float) -> None:
         """Mark the connection's end (``reason`` decides whether it may be resumed)."""

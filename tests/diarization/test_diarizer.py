@@ -99,6 +99,31 @@ def test_bounded_history_keeps_old_names_and_recognises_returning_speakers(
     assert error < 0.10
 
 
+def test_a_later_connection_knows_the_voices_and_names_of_the_earlier_one(
+        embedder: SpeakerEmbedder, sample: np.ndarray, caplog: pytest.LogCaptureFixture) -> None:
+    """A resumed connection: the call cut at 21.7 s, where speaker91's long turn begins."""
+    cut = int(21.7 * SAMPLE_RATE)
+    before = SessionDiarizer(embedder, DiarizationOptions())
+    stream(before, sample[:cut])
+    second = before.speaker(14.6, 17.8)  # speaker91, who did not speak first
+    assert before.speakers == ["S1", "S2"] and second == "S2"
+    voices = before.voices()
+    assert sorted(voices) == ["S1", "S2"] and all(v.shape == (256,) for v in voices.values())
+
+    after = SessionDiarizer(embedder, DiarizationOptions(), voices=voices, taken=["S1", "S2"])
+    stream(after, sample[cut:])
+    assert after.speaker(0.5, 6.0) == second, "the returning voice has its label again"
+    fresh = SessionDiarizer(embedder, DiarizationOptions())
+    stream(fresh, sample[cut:])
+    assert fresh.speaker(0.5, 6.0) == "S1", "(a connection on its own calls its first voice S1)"
+
+    with caplog.at_level("WARNING", logger="lumen.diarization.diarizer"):
+        strangers = SessionDiarizer(embedder, DiarizationOptions(), voices={"S1": np.ones(3)}, taken=["S1", "S2"])
+    assert "S1" in caplog.text, "a voiceprint of another size is ignored"
+    stream(strangers, sample[cut:])
+    assert strangers.speaker(0.5, 6.0) == "S3", "labels used before are never given to a new voice"
+
+
 def test_short_regions_take_the_neighbouring_speaker(embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
     session = SessionDiarizer(embedder, DiarizationOptions())
     assert session.speaker_turns(0.0, 1.0) == [] and session.speaker(0.0, 1.0) is None

@@ -28,7 +28,7 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from lumen.asr.engine import WhisperEngine
-from lumen.client import Event, LumenClient, Transcript, stream_file
+from lumen.client import Event, LumenClient, Transcript, fetch_transcript, stream_file
 from lumen.config import Settings
 from lumen.diarization import Diarizer
 from lumen.server.app import build_context, make_app
@@ -144,6 +144,20 @@ async def stream_session(url: str, token: str, data: bytes, bytes_per_second: fl
     await client.end()
     events = await asyncio.wait_for(receiver, 120)
     return client, events
+
+
+def fetch(server: LiveServer, session_id: str, token: str) -> dict[str, Any]:
+    """The stored transcript of a session (``GET /v1/sessions/{id}/transcript``)."""
+    return asyncio.run(fetch_transcript(server.url, session_id, token))
+
+
+def wait_ended(server: LiveServer, session_id: str, token: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The stored session once its connection has ended (a closed client's audio still finishes)."""
+    deadline = time.monotonic() + timeout
+    while (stored := fetch(server, session_id, token))["status"] != "ended":
+        assert time.monotonic() < deadline, stored
+        time.sleep(0.1)
+    return stored
 
 
 def finals(events: list[Event]) -> list[Transcript]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support import finals, read_wav, stream_session, wav_bytes
+from support import collect, fetch, finals, read_wav, stream_session, wait_ended, wav_bytes
 
 from lumen.client import (Closed, LumenClient, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript,
                           stream_file)
@@ -150,6 +150,38 @@ def test_live_speaker_turns_build_the_timeline_as_the_call_goes_on(server, token
     agreed = sum(max(0.0, min(a["end"], b["end"]) - max(a["start"], b["start"]))
                  for a in held for b in final if a["speaker"] == b["speaker"])
     assert agreed >= 0.8 * covered, (held, final)
+
+
+def test_a_resumed_connection_gives_a_returning_voice_its_label(server, token, testdata):
+    """The call's connection is lost at 21.7 s, as speaker91's long turn begins; the resumed
+    connection's first voice is speaker91, labelled S2 before the cut (speaker90 spoke first)."""
+    audio, rate = read_wav(testdata / "sample.wav")
+    cut = int(21.7 * rate)
+
+    async def lose_connection():
+        client = await LumenClient.connect(server.url, token)
+        await stream_file(client, wav_bytes(audio[:cut], rate), rate * 2 * 4, 0.5)
+        client.close()  # no `end`: resumable
+        return client.session_id
+
+    session_id = asyncio.run(lose_connection())
+    before = [s for s in wait_ended(server, session_id, token)["segments"] if s["text"]]
+    label = {s["speaker"] for s in before if 14.6 <= (s["start"] + s["end"]) / 2 <= 17.8}
+    assert label == {"S2"}, before
+
+    async def resume():
+        client = await LumenClient.connect(server.url, token, {"resume": session_id})
+        receiver = asyncio.ensure_future(collect(client))
+        await stream_file(client, wav_bytes(audio[cut:], rate), rate * 2 * 4, 0.5)
+        await client.end()
+        return await asyncio.wait_for(receiver, 120)
+
+    events = asyncio.run(resume())
+    speakers = final_speakers(events)
+    returning = [e for e in finals(events) if e.text and e.end <= 27.6]
+    assert returning and {speakers[e.segment_id] for e in returning} == label, (returning, speakers)
+    stored = fetch(server, session_id, token)
+    assert {s["speaker"] for s in stored["segments"] if s["text"]} <= {"S1", "S2"}, "one name per voice"
 
 
 def test_diarize_false_and_exact_count(server, token, testdata):

@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 from serve_process import ServeProcess
-from support import SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes, wer
+from support import (SECRET, collect, fetch, final_text, finals, read_wav, stream_session, wait_ended, wav_bytes,
+                     wer)
 
 from lumen.auth import mint_token
 from lumen.client import (ClientError, LumenClient, SpeakersUpdated, delete_session, fetch_transcript,
@@ -34,23 +35,10 @@ def received_finals(client: LumenClient, events) -> list[dict]:
     return [{**m, "speaker": corrected.get(m["segment_id"], m["speaker"])} for m in messages]
 
 
-def fetch(server, session_id: str, token: str) -> dict:
-    return asyncio.run(fetch_transcript(server.url, session_id, token))
-
-
 def refusal(coroutine) -> ClientError:
     with pytest.raises(ClientError) as caught:
         asyncio.run(coroutine)
     return caught.value
-
-
-def wait_ended(server, session_id: str, token: str, timeout: float = 60.0) -> dict:
-    """The stored session once its connection has ended (a closed client's audio still finishes)."""
-    deadline = time.monotonic() + timeout
-    while (stored := fetch(server, session_id, token))["status"] != "ended":
-        assert time.monotonic() < deadline, stored
-        time.sleep(0.1)
-    return stored
 
 
 def test_finals_are_stored_and_only_their_user_may_fetch_them(make_server, database_url, testdata):
@@ -235,25 +223,31 @@ def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, databas
 
 
 def test_serve_deletes_transcripts_past_the_retention(tiny_model, tmp_path):
+    """...and the voiceprints of sessions past their resume grace (300 s by default)."""
     database = f"sqlite:{tmp_path / 'store.sqlite3'}"
     store = open_store(parse_database_url(database))
     now = time.time()
-    for name, ended_days_ago in (("old", 3.0), ("recent", 1.0), ("live", None)):
+    for name, ended_days_ago in (("old", 3.0), ("recent", 1.0), ("paused", 60 / 86400), ("live", None)):
         session_id = name.ljust(32, "0")
         store.create_session(SessionRecord(session_id, "alice", "tiny.en", {}, now - 4 * 86400,
                                            server="elsewhere:1"))
+        store.set_voices(session_id, {"S1": [1.0, 0.5]})
         if ended_days_ago is not None:
-            store.end_session(session_id, now - ended_days_ago * 86400, "client_end", 1.0)
+            store.end_session(session_id, now - ended_days_ago * 86400, "client_closed", 1.0)
     store.close()
     served = ServeProcess(tiny_model, tmp_path, "--database-url", database, "--retention-days", "2",
                           "--log-format", "json").start()
     try:
         token = mint_token(SECRET, sub="alice")
         deadline = time.monotonic() + 30
-        while len(listed := asyncio.run(list_sessions(served.url, token))["sessions"]) == 3:
+        while len(listed := asyncio.run(list_sessions(served.url, token))["sessions"]) == 4:
             assert time.monotonic() < deadline, "the purge never ran"
             time.sleep(0.2)
     finally:
         served.stop()
-    assert sorted(s["session_id"][:6].rstrip("0") for s in listed) == ["live", "recent"]
+    assert sorted(s["session_id"][:6].rstrip("0") for s in listed) == ["live", "paused", "recent"]
     assert "deleted 1 session(s) that ended over 2 day(s) ago" in served.stderr
+    with sqlite3.connect(tmp_path / "store.sqlite3") as db:
+        kept = sorted(sid.rstrip("0") for (sid,) in db.execute("SELECT session_id FROM lumen_voices"))
+    assert kept == ["live", "paused"], "voiceprints only while a resume may still come"
+    assert "dropped the voiceprints of 2 session(s)" in served.stderr

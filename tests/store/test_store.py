@@ -110,6 +110,41 @@ def test_resume_claims_an_ended_session_once(store):
         store.claim_resume(SID, "alice", time.time(), 300, "host:2")
 
 
+def test_voiceprints_reach_the_resume_and_live_no_longer_than_it_may_come(store, caplog):
+    new_session(store)
+    store.add_final(SID, final(0, 0.3, 2.0, "first", speaker="S2"))
+    store.add_final(SID, final(1, 2.1, 2.4, "", speaker=None))
+    store.add_final(SID, final(2, 3.0, 5.0, "third", speaker="S3"))
+    voices = {"S2": [0.25, -0.5, 1.0], "S3": [0.0, 0.125, 2.0]}
+    store.set_voices(SID, {"S2": [1.0, 1.0, 1.0]})
+    store.set_voices(SID, voices)  # a connection's voiceprints replace the previous ones
+    store.end_session(SID, 1000.0, "client_closed", 5.5)
+    point = store.claim_resume(SID, "alice", 1000.0, 300, "host:2")
+    assert (point.voices, point.speakers) == (voices, ("S2", "S3"))
+
+    store.set_voices(SID, {**voices, "S4": [float("nan"), 1.0, 1.0], "S5": [0.0, 0.0, 0.0]})
+    store.end_session(SID, 2000.0, "server_shutdown", 6.0)
+    with caplog.at_level(logging.WARNING, logger="lumen.store.base"):
+        point = store.claim_resume(SID, "alice", 2000.0, 300, "host:2")
+    assert point.voices == voices, "a damaged voiceprint is left out, the others kept"
+    assert "'S4'" in caplog.text and "'S5'" in caplog.text
+    store.end_session(SID, 3000.0, "client_closed", 6.5)
+    assert store.forget_voices(ended_before=3000.0) == 0, "still resumable"
+    assert store.forget_voices(ended_before=3000.5) == 1
+    assert store.claim_resume(SID, "alice", 3000.0, 300, "host:2").voices == {}, "the transcript stays"
+
+    store.set_voices(SID, voices)
+    store.end_session(SID, 4000.0, "client_end", 7.0)  # ended for good: nothing to resume
+    other = "e" * 32
+    new_session(store, session_id=other)
+    store.set_voices(other, voices)
+    store.end_session(other, 4000.0, "client_closed", 1.0)
+    assert store.forget_voices(ended_before=5000.0) == 1, "only the resumable session still had some"
+    store.set_voices(other, voices)
+    store.delete_session(other, "alice")
+    assert store.forget_voices(ended_before=5000.0) == 0, "deleted with the session"
+
+
 @pytest.mark.parametrize("reason", ["client_end", "session_too_long", "invalid_audio", "internal_error"])
 def test_sessions_ended_for_good_are_not_resumable(store, reason):
     new_session(store)
