@@ -141,6 +141,7 @@ class Session:
         self._frontend = (FrontEndLane(services.frontend_executor, self._feed_clean, self._on_frontend_failure)
                           if wants_denoise else None)
         self._speakers: LiveSpeakers | None = None
+        self._stored_voices: dict[str, np.ndarray] | None = None
         if options.diarize and services.diarizer is not None:
             # A resumed session's speakers keep their labels: a returning voice is
             # recognised, and a new one never takes an earlier speaker's label.
@@ -308,10 +309,21 @@ class Session:
                                       event.language, event.language_probability, event.lag, terms)
         if event.is_final:
             if self._recorder is not None:
-                await self._recorder.final(message)  # durable before the client sees it
+                # durable before the client sees it, with the voices it was labelled with
+                await self._recorder.final(message, self._new_voices())
             if self._speakers is not None and spans:
                 self._speakers.sent(segment_id, spans, speakers)
         self._send(message)
+
+    def _new_voices(self) -> dict[str, np.ndarray] | None:
+        """The speakers' voiceprints to store for a resume, when they changed since last stored."""
+        if self._speakers is None or self._recorder is None or not self._settings.resume_grace:
+            return None
+        voices = self._speakers.voices()
+        if not voices or voices is self._stored_voices:
+            return None
+        self._stored_voices = voices
+        return voices
 
     def _on_speaker_changes(self, changes: list[LabelChange]) -> None:
         assert self._speakers is not None
@@ -391,8 +403,8 @@ class Session:
                 changes = await self._speakers.finish()
                 self._send_speakers(self._speakers.corrections(changes),
                                     self._speakers.timeline(self._time_offset))
-                if self._recorder is not None and reason in RESUMABLE_REASONS and self._settings.resume_grace:
-                    self._recorder.voices(self._speakers.voices())
+                if reason in RESUMABLE_REASONS and (voices := self._new_voices()) is not None:
+                    self._recorder.voices(voices)
             except Exception:  # labels are a bonus: never lose the session's end over them
                 log.exception("final diarization failed", extra={"session_id": self.id})
         # A resumed session's totals count all its connections.

@@ -23,7 +23,7 @@ join the clustering as remembered speakers do (a new cluster that matches
 one takes its name), and ``taken`` are names used before whose voices are
 unknown, which new speakers never get.
 
-Threading: ``add_speech``, ``end_speech`` and ``speaker_turns`` are cheap
+Threading: ``add_speech``, ``end_speech``, ``speaker_turns`` and ``voices`` are cheap
 and may be called from the event loop while ``update`` or ``finish`` runs in
 a worker thread; ``update``/``finish`` of one session must not overlap
 (:class:`Diarizer` runs them in its pool; a second concurrent call raises
@@ -103,6 +103,7 @@ class SessionDiarizer:
         self._received_end = 0
         self._queried_until = 0.0
         self._turns: list[Turn] = []
+        self._voices: dict[str, np.ndarray] = {}  # as of the last update (a new dict each time)
         # owned by update()
         self._running = threading.Lock()
         self._regions: list[_Region] = []
@@ -199,12 +200,17 @@ class SessionDiarizer:
             return sorted({name for _, _, name in self._turns})
 
     def voices(self) -> dict[str, np.ndarray]:
-        """Each speaker's centroid: the sum of the embeddings of the windows named so
-        (voices known from before included), for a later connection's ``voices``.
+        """Each speaker's centroid as of the last update: the sum of the embeddings of
+        the windows named so (voices known from before included), for a later
+        connection's ``voices``.  Any thread; the same object until an update changes it.
 
-        Worker side, like :meth:`timeline`.  A voiceprint is biometric data: keep
-        it only as long as it is needed (docs/security.md).
+        A voiceprint is biometric data: keep it only as long as it is needed
+        (docs/security.md).
         """
+        with self._lock:
+            return self._voices
+
+    def _sum_voices(self) -> dict[str, np.ndarray]:
         sums = {name: voice.copy() for name, voice in self._history.items()}
         for name, embedding in zip(self._names[self._frozen:], self._embeddings):
             if name is not None:
@@ -253,9 +259,11 @@ class SessionDiarizer:
                 # which speaker_turns stretches to any query anyway
                 return []
             turns = self._build_turns()
+            voices = self._sum_voices()
             self._revision += 1
             with self._lock:
                 old, self._turns = self._turns, turns
+                self._voices = voices
                 until = max(self._queried_until, old[-1][1] if old else 0.0)
             return changes(old, turns, until)
         finally:
@@ -343,7 +351,7 @@ class SessionDiarizer:
         return [renamed.get(n, n) for n in names]
 
     def _assign_to_nearest(self) -> None:
-        sums = self.voices()
+        sums = self._sum_voices()
         names = list(sums)
         centroids = np.stack([sums[n] / np.linalg.norm(sums[n]) for n in names])
         for i in range(self._frozen, len(self._names)):

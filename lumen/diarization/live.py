@@ -144,9 +144,10 @@ class LiveSpeakers:
         (after :meth:`finish`), times shifted by ``offset`` (a resumed session's)."""
         return _wire(self._session.timeline(), offset)
 
-    def voices(self) -> dict[str, list[float]]:
-        """Each speaker's voiceprint (label -> centroid), for a resumed connection (after :meth:`finish`)."""
-        return {name: voice.tolist() for name, voice in self._session.voices().items()}
+    def voices(self) -> dict[str, np.ndarray]:
+        """Each speaker's voiceprint (label -> centroid) as of the last update, for a resumed
+        connection; the same object until an update changes it."""
+        return self._session.voices()
 
     def timeline_changes(self, offset: float = 0.0) -> tuple[float, list[dict[str, object]]] | None:
         """What changed in the timeline since the last call, for ``speakers.turns``:

@@ -13,7 +13,9 @@ connection ends; a table of its own, so databases made before it gain it by
 ``CREATE TABLE IF NOT EXISTS`` like the others.
 
 ``lumen_voices`` holds a resumable session's speaker voiceprints (each
-label's embedding centroid, written when a connection ends), so a resumed
+label's embedding centroid, committed with each final and written again when
+a connection ends, so even a server killed between two finals leaves the
+voices its last final was labelled with), so a resumed
 connection gives a returning voice its label again.  They are biometric
 data and kept no longer than a resume needs them: a session that ends for
 good drops them in the same transaction, and :meth:`TranscriptStore.forget_voices`
@@ -40,7 +42,7 @@ import math
 import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from lumen.errors import (ResumeExpiredError, SessionActiveError, SessionGoneError,
                           SessionNotFoundError, StoreError)
@@ -248,9 +250,13 @@ class TranscriptStore:
                           record.created_at, record.ended_at, record.audio_seconds, record.status,
                           record.end_reason, record.connections, record.server)
 
-    def add_final(self, session_id: str, final: StoredFinal) -> None:
-        """Store a final and move the session's covered audio to its end, in one commit."""
+    def add_final(self, session_id: str, final: StoredFinal,
+                  voices: Mapping[str, Iterable[float]] | None = None) -> None:
+        """Store a final and move the session's covered audio to its end, in one commit,
+        with the speakers' ``voices`` (label -> centroid) when given."""
         with self._transaction() as cursor:
+            if voices is not None:
+                self._write_voices(cursor, session_id, voices)
             self._execute(cursor, "INSERT INTO lumen_segments "
                           "(session_id, segment_id, start_s, end_s, text, speaker, payload) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -288,13 +294,16 @@ class TranscriptStore:
             self._execute(cursor, "INSERT INTO lumen_turns (session_id, connection, turns) VALUES (?, ?, ?)",
                           session_id, connection, json.dumps(list(turns)))
 
-    def set_voices(self, session_id: str, voices: Mapping[str, Sequence[float]]) -> None:
+    def set_voices(self, session_id: str, voices: Mapping[str, Iterable[float]]) -> None:
         """Store (or replace) a session's speaker voiceprints (label -> centroid)."""
-        payload = json.dumps({name: [round(float(x), 6) for x in voice] for name, voice in voices.items()})
         with self._transaction() as cursor:
-            self._execute(cursor, "DELETE FROM lumen_voices WHERE session_id = ?", session_id)
-            self._execute(cursor, "INSERT INTO lumen_voices (session_id, voices) VALUES (?, ?)",
-                          session_id, payload)
+            self._write_voices(cursor, session_id, voices)
+
+    def _write_voices(self, cursor: Any, session_id: str, voices: Mapping[str, Iterable[float]]) -> None:
+        payload = json.dumps({name: [round(float(x), 6) for x in voice] for name, voice in voices.items()})
+        self._execute(cursor, "DELETE FROM lumen_voices WHERE session_id = ?", session_id)
+        self._execute(cursor, "INSERT INTO lumen_voices (session_id, voices) VALUES (?, ?)",
+                      session_id, payload)
 
     def end_session(self, session_id: str, ended_at: float, reason: str, audio_seconds: float) -> None:
         """Mark a connection's end; a ``reason`` that is not resumable also drops the voiceprints."""
@@ -357,11 +366,9 @@ class TranscriptStore:
                 session_id).fetchone()
             speakers = self._execute(cursor, "SELECT DISTINCT speaker FROM lumen_segments "
                                      "WHERE session_id = ? AND speaker IS NOT NULL", session_id).fetchall()
-            voices = self._execute(cursor, "SELECT voices FROM lumen_voices WHERE session_id = ?",
-                                   session_id).fetchone()
+            voices = self._read_voices(cursor, session_id)
         return ResumePoint(session_id, record.audio_seconds, int(next_id), int(segments),
-                           record.connections + 1, _voices(voices[0]) if voices else {},
-                           tuple(sorted(name for (name,) in speakers)))
+                           record.connections + 1, voices, tuple(sorted(name for (name,) in speakers)))
 
     def delete_session(self, session_id: str, user: str) -> None:
         """Delete an ended session of ``user`` with everything stored of it, or raise why not.
@@ -413,6 +420,16 @@ class TranscriptStore:
             final["speaker"] = speaker
             finals.append(final)
         return finals
+
+    def voices(self, session_id: str) -> dict[str, list[float]]:
+        """The session's stored voiceprints (empty when it has none)."""
+        with self._transaction() as cursor:
+            return self._read_voices(cursor, session_id)
+
+    def _read_voices(self, cursor: Any, session_id: str) -> dict[str, list[float]]:
+        row = self._execute(cursor, "SELECT voices FROM lumen_voices WHERE session_id = ?",
+                            session_id).fetchone()
+        return _voices(row[0]) if row else {}
 
     def turns(self, session_id: str) -> list[dict[str, Any]]:
         """The session's speaker timeline: its connections' timelines in order (each is

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 from lumen.errors import StoreError
 from lumen.store.base import ResumePoint, SessionRecord, StoredFinal, server_key
@@ -56,11 +56,12 @@ class SessionRecorder:
                  extra={"session_id": session_id, "user": user})
         return cls(worker, session_id, point)
 
-    async def final(self, message: str) -> None:
-        """Commit a final's ``transcript`` message; returns once it is durable."""
+    async def final(self, message: str, voices: Mapping[str, Iterable[float]] | None = None) -> None:
+        """Commit a final's ``transcript`` message (with the speakers' voiceprints, when
+        given); returns once it is durable."""
         final = StoredFinal.from_message(message)
         try:
-            await self._worker.call(lambda store: store.add_final(self.session_id, final))
+            await self._worker.call(lambda store: store.add_final(self.session_id, final, voices))
         except StoreError as exc:
             log.error("final %d not stored: %s", final.segment_id, exc,
                       extra={"session_id": self.session_id})
@@ -76,7 +77,7 @@ class SessionRecorder:
         self._worker.submit(lambda store: store.set_turns(self.session_id, connection, turns),
                             f"speaker timeline of session {self.session_id}")
 
-    def voices(self, voices: dict[str, list[float]]) -> None:
+    def voices(self, voices: Mapping[str, Iterable[float]]) -> None:
         """Queue the speakers' voiceprints for a resume (before :meth:`end`, which drops
         them when its reason is not resumable)."""
         self._worker.submit(lambda store: store.set_voices(self.session_id, voices),

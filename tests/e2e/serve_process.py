@@ -43,11 +43,11 @@ class ServeProcess:
     """``lumen serve --host 127.0.0.1 --port <free>`` with the test model; see :meth:`start`."""
 
     def __init__(self, model: Path, workdir: Path, *args: str, port: int | None = None,
-                 tls_ca: Path | None = None) -> None:
+                 tls_ca: Path | None = None, diarization: bool = False) -> None:
         self.port = port or free_port()
         self.tls_ca = tls_ca
         self.args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--model", str(model),
-                     "--no-diarization", "--threads", "2", *args]
+                     *([] if diarization else ["--no-diarization"]), "--threads", "2", *args]
         self.stderr_path = workdir / f"serve-{self.port}.log"
         self.process: subprocess.Popen | None = None
 

@@ -15,10 +15,11 @@ import asyncio
 import signal
 
 from serve_process import ServeProcess
-from support import SECRET, read_wav, wav_bytes
+from support import SECRET, collect, read_wav, wav_bytes
 
 from lumen.auth import mint_token
-from lumen.client import LumenClient, SessionEnded, Transcript, fetch_transcript, stream_file
+from lumen.client import (LumenClient, SessionEnded, SpeakersUpdated, Transcript, fetch_transcript,
+                          stream_file)
 from lumen.store import open_store, parse_database_url
 
 
@@ -83,3 +84,53 @@ def test_sigkill_between_finals_loses_nothing_and_resumes(tiny_model, tmp_path, 
     ended = [e for e in events if isinstance(e, SessionEnded)]
     assert ended and ended[0].reason == "client_end"
     assert ended[0].audio_seconds == received[-1]["end"]
+
+
+def test_speaker_labels_survive_a_kill(tiny_model, tmp_path, testdata):
+    """The voiceprints are committed with the finals, so after a SIGKILL the resumed
+    connection still gives a returning voice its label.  sample.wav is sent up to 21.7 s
+    and the server killed once the final ending near there is in (speaker90 is S1,
+    speaker91 S2); the resumed connection opens with speaker91's long turn."""
+    audio, rate = read_wav(testdata / "sample.wav")
+    token = mint_token(SECRET, sub="alice")
+    database = f"sqlite:{tmp_path / 'store.sqlite3'}"
+    server = ServeProcess(tiny_model, tmp_path, "--database-url", database, diarization=True).start()
+
+    async def until_killed():
+        client = await LumenClient.connect(server.url, token)
+        await stream_file(client, wav_bytes(audio[:int(21.7 * rate)], rate), rate * 2 * 4, 0.5)
+        await client.finalize()
+        async for event in client.events():
+            if isinstance(event, Transcript) and event.is_final and event.end >= 21.0:
+                server.signal(signal.SIGKILL)
+        return client
+
+    try:
+        client = asyncio.run(asyncio.wait_for(until_killed(), 120))
+        assert server.wait(30) == -signal.SIGKILL
+    finally:
+        server.stop()
+    before = {m["speaker"] for m in client.messages if m["type"] == "transcript" and m["is_final"]
+              and m["text"] and 14.6 < (m["start"] + m["end"]) / 2 < 17.8}
+    assert before == {"S2"}, client.messages
+    restarted = ServeProcess(tiny_model, tmp_path, "--database-url", database, port=server.port,
+                             diarization=True).start()
+    try:
+        async def resume():
+            resumed = await LumenClient.connect(restarted.url, token, {"resume": client.session_id})
+            offset = resumed.started["resumed_from"]["audio_offset"]
+            receiver = asyncio.ensure_future(collect(resumed))
+            await stream_file(resumed, wav_bytes(audio[int(offset * rate):], rate), rate * 2 * 4, 0.5)
+            await resumed.end()
+            return offset, await asyncio.wait_for(receiver, 120)
+
+        offset, events = asyncio.run(resume())
+    finally:
+        restarted.stop()
+    finals = [e for e in events if isinstance(e, Transcript) and e.is_final and e.text]
+    speakers = {e.segment_id: e.speaker for e in finals}
+    for event in events:
+        if isinstance(event, SpeakersUpdated):
+            speakers.update(event.labels)
+    returning = {speakers[e.segment_id] for e in finals if 22.0 < (e.start + e.end) / 2 < 27.6}
+    assert offset >= 21.0 and returning == {"S2"}, (offset, finals, speakers)

@@ -114,10 +114,10 @@ def test_voiceprints_reach_the_resume_and_live_no_longer_than_it_may_come(store,
     new_session(store)
     store.add_final(SID, final(0, 0.3, 2.0, "first", speaker="S2"))
     store.add_final(SID, final(1, 2.1, 2.4, "", speaker=None))
-    store.add_final(SID, final(2, 3.0, 5.0, "third", speaker="S3"))
     voices = {"S2": [0.25, -0.5, 1.0], "S3": [0.0, 0.125, 2.0]}
-    store.set_voices(SID, {"S2": [1.0, 1.0, 1.0]})
-    store.set_voices(SID, voices)  # a connection's voiceprints replace the previous ones
+    store.add_final(SID, final(2, 3.0, 5.0, "third", speaker="S3"), voices={"S2": [1.0, 1.0, 1.0]})
+    assert store.voices(SID) == {"S2": [1.0, 1.0, 1.0]}, "committed with the final"
+    store.set_voices(SID, voices)  # the latest voiceprints replace the previous ones
     store.end_session(SID, 1000.0, "client_closed", 5.5)
     point = store.claim_resume(SID, "alice", 1000.0, 300, "host:2")
     assert (point.voices, point.speakers) == (voices, ("S2", "S3"))
