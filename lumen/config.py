@@ -150,7 +150,8 @@ class Settings:
         "session (0: never).", 300.0)
     retention_days: float = _doc(
         "Days a session's transcript is kept after its last connection ended; older ones are "
-        "deleted when the server starts and every hour (0: kept until deleted with "
+        "deleted when the server starts and every `resume_grace` seconds, at least 60 and at "
+        "most 3600 (0: kept until deleted with "
         "`DELETE /v1/sessions/{id}`).", 0.0)
 
     def __post_init__(self) -> None:

@@ -28,7 +28,7 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from lumen.asr.engine import WhisperEngine
-from lumen.client import Event, LumenClient, Transcript, fetch_transcript, stream_file
+from lumen.client import Event, LumenClient, SpeakersUpdated, Transcript, fetch_transcript, stream_file
 from lumen.config import Settings
 from lumen.diarization import Diarizer
 from lumen.server.app import build_context, make_app
@@ -158,6 +158,27 @@ def wait_ended(server: LiveServer, session_id: str, token: str, timeout: float =
         assert time.monotonic() < deadline, stored
         time.sleep(0.1)
     return stored
+
+
+async def stream_resumed(url: str, token: str, session_id: str, audio: np.ndarray, rate: int,
+                         bytes_per_second: float) -> tuple[LumenClient, list[Event]]:
+    """Resume ``session_id``, stream ``audio`` (the whole recording, mono at ``rate``) from the
+    ``audio_offset`` the server gives, send ``end``; every event of the resumed connection."""
+    client = await LumenClient.connect(url, token, {"resume": session_id})
+    offset = client.started["resumed_from"]["audio_offset"]
+    receiver = asyncio.ensure_future(collect(client))
+    await stream_file(client, wav_bytes(audio[int(offset * rate):], rate), bytes_per_second, 0.5)
+    await client.end()
+    return client, await asyncio.wait_for(receiver, 120)
+
+
+def final_speakers(events: list[Event]) -> dict[int, str | None]:
+    """segment_id -> speaker of each final with text, after every ``speakers.updated`` correction."""
+    speakers = {e.segment_id: e.speaker for e in finals(events) if e.text}
+    for event in events:
+        if isinstance(event, SpeakersUpdated):
+            speakers.update(event.labels)
+    return speakers
 
 
 def finals(events: list[Event]) -> list[Transcript]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from support import collect, fetch, finals, read_wav, stream_session, wait_ended, wav_bytes
+from support import (fetch, final_speakers, finals, read_wav, stream_resumed, stream_session, wait_ended,
+                     wav_bytes)
 
 from lumen.client import (Closed, LumenClient, SessionEnded, SpeakersUpdated, SpeakerTurns, Transcript,
                           stream_file)
@@ -17,17 +18,6 @@ def reference_turns(testdata):
         fields = line.split()
         turns.append((float(fields[3]), float(fields[3]) + float(fields[4]), fields[7]))
     return turns
-
-
-def final_speakers(events):
-    """segment_id -> speaker after every correction."""
-    speakers = {e.segment_id: e.speaker for e in finals(events) if e.text}
-    for event in events:
-        if isinstance(event, SpeakersUpdated):
-            for entry in event.segments:
-                assert entry["segment_id"] in speakers or entry["segment_id"] not in speakers
-                speakers[entry["segment_id"]] = entry["speaker"]
-    return speakers
 
 
 @pytest.fixture(scope="module")
@@ -169,14 +159,8 @@ def test_a_resumed_connection_gives_a_returning_voice_its_label(server, token, t
     label = {s["speaker"] for s in before if 14.6 <= (s["start"] + s["end"]) / 2 <= 17.8}
     assert label == {"S2"}, before
 
-    async def resume():
-        client = await LumenClient.connect(server.url, token, {"resume": session_id})
-        receiver = asyncio.ensure_future(collect(client))
-        await stream_file(client, wav_bytes(audio[cut:], rate), rate * 2 * 4, 0.5)
-        await client.end()
-        return await asyncio.wait_for(receiver, 120)
-
-    events = asyncio.run(resume())
+    resumed, events = asyncio.run(stream_resumed(server.url, token, session_id, audio, rate, rate * 2 * 4))
+    assert resumed.started["resumed_from"]["audio_offset"] == pytest.approx(cut / rate, abs=0.001)
     speakers = final_speakers(events)
     returning = [e for e in finals(events) if e.text and e.end <= 27.6]
     assert returning and {speakers[e.segment_id] for e in returning} == label, (returning, speakers)

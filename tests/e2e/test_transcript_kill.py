@@ -15,11 +15,10 @@ import asyncio
 import signal
 
 from serve_process import ServeProcess
-from support import SECRET, collect, read_wav, wav_bytes
+from support import SECRET, final_speakers, finals, read_wav, stream_resumed, wav_bytes
 
 from lumen.auth import mint_token
-from lumen.client import (LumenClient, SessionEnded, SpeakersUpdated, Transcript, fetch_transcript,
-                          stream_file)
+from lumen.client import LumenClient, SessionEnded, Transcript, fetch_transcript, stream_file
 from lumen.store import open_store, parse_database_url
 
 
@@ -116,21 +115,12 @@ def test_speaker_labels_survive_a_kill(tiny_model, tmp_path, testdata):
     restarted = ServeProcess(tiny_model, tmp_path, "--database-url", database, port=server.port,
                              diarization=True).start()
     try:
-        async def resume():
-            resumed = await LumenClient.connect(restarted.url, token, {"resume": client.session_id})
-            offset = resumed.started["resumed_from"]["audio_offset"]
-            receiver = asyncio.ensure_future(collect(resumed))
-            await stream_file(resumed, wav_bytes(audio[int(offset * rate):], rate), rate * 2 * 4, 0.5)
-            await resumed.end()
-            return offset, await asyncio.wait_for(receiver, 120)
-
-        offset, events = asyncio.run(resume())
+        resumed, events = asyncio.run(stream_resumed(restarted.url, token, client.session_id, audio, rate,
+                                                     rate * 2 * 4))
     finally:
         restarted.stop()
-    finals = [e for e in events if isinstance(e, Transcript) and e.is_final and e.text]
-    speakers = {e.segment_id: e.speaker for e in finals}
-    for event in events:
-        if isinstance(event, SpeakersUpdated):
-            speakers.update(event.labels)
-    returning = {speakers[e.segment_id] for e in finals if 22.0 < (e.start + e.end) / 2 < 27.6}
-    assert offset >= 21.0 and returning == {"S2"}, (offset, finals, speakers)
+    offset = resumed.started["resumed_from"]["audio_offset"]
+    speakers = final_speakers(events)
+    returning = {speakers[e.segment_id] for e in finals(events)
+                 if e.text and 22.0 < (e.start + e.end) / 2 < 27.6}
+    assert offset >= 21.0 and returning == {"S2"}, (offset, speakers)

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 from serve_process import ServeProcess
-from support import (SECRET, collect, fetch, final_text, finals, read_wav, stream_session, wait_ended, wav_bytes,
-                     wer)
+from support import (SECRET, collect, fetch, final_text, finals, read_wav, stream_session, wait_ended,
+                     wav_bytes, wer)
 
 from lumen.auth import mint_token
 from lumen.client import (ClientError, LumenClient, SpeakersUpdated, delete_session, fetch_transcript,
