@@ -16,7 +16,8 @@ seen alone:
 * finals per file.
 
 Each configuration is a JSON object of :class:`StreamingOptions` fields, plus
-``endpoint_silence`` for the VAD::
+``endpoint_silence`` for the VAD and any :class:`DecodeOptions` field (how
+every window is decoded)::
 
     python scripts/eval_policy.py                      # the default comparison
     python scripts/eval_policy.py --configs '[{}, {"partial_interval": 0.5, "agreement": 3}]' \\
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import sys
 
@@ -44,6 +46,7 @@ from lumen.asr.streaming import StreamingOptions, StreamingRecognizer
 from lumen.audio.vad import VadOptions, VadSegmenter
 
 CHUNK = 1600  # 100 ms at 16 kHz
+DECODE_FIELDS = {f.name for f in dataclasses.fields(DecodeOptions)}
 DEFAULT_CONFIGS = [
     {},
     {"context_gap": 0},
@@ -56,7 +59,7 @@ DEFAULT_CONFIGS = [
 
 
 async def run(engine: WhisperEngine, audio: np.ndarray, options: StreamingOptions,
-              vad_options: VadOptions) -> list[tuple[float, str]]:
+              vad_options: VadOptions, decode: DecodeOptions) -> list[tuple[float, str]]:
     """(commit delay, text) of each final with text."""
     finals: list[tuple[float, str]] = []
     recognizer: StreamingRecognizer
@@ -65,7 +68,7 @@ async def run(engine: WhisperEngine, audio: np.ndarray, options: StreamingOption
         if event.is_final and event.text:
             finals.append((recognizer.received_seconds - event.end, event.text))
 
-    recognizer = StreamingRecognizer(engine, DecodeOptions(), options, emit=emit, on_failure=print)
+    recognizer = StreamingRecognizer(engine, decode, options, emit=emit, on_failure=print)
     vad = VadSegmenter(vad_options)
     for offset in range(0, audio.size, CHUNK):
         chunk = audio[offset:offset + CHUNK]
@@ -85,13 +88,16 @@ async def evaluate(model: str, configs: list[dict], files: list[str], offsets: l
         print(" | ".join("---" for _ in range(len(files) + 4)))
         for config in configs:
             vad_keys = {k: config[k] for k in ("endpoint_silence",) if k in config}
-            options = StreamingOptions(**{k: v for k, v in config.items() if k not in vad_keys})
+            decode_keys = {k: v for k, v in config.items() if k in DECODE_FIELDS}
+            options = StreamingOptions(**{k: v for k, v in config.items()
+                                          if k not in vad_keys and k not in decode_keys})
             cells, delays, count = [], [], 0
             for name in files:
                 audio, reference = read_audio(name), normalize(reference_text(name))
                 wers = []
                 for offset in offsets:
-                    finals = await run(engine, audio[int(offset * 16000):], options, VadOptions(**vad_keys))
+                    finals = await run(engine, audio[int(offset * 16000):], options, VadOptions(**vad_keys),
+                                       DecodeOptions(**decode_keys))
                     wers.append(jiwer.wer(reference, normalize(" ".join(t for _, t in finals))))
                     delays += [d for d, _ in finals]
                     count += len(finals)

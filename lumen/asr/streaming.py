@@ -120,6 +120,11 @@ class StreamingOptions:
     or by the stream's end inside its tail: whisper drops the last words of
     audio that stops right after them (tiny.en loses jfk.wav's last word
     with up to a second of silence after it)."""
+    echo_margin: float | None = 0.1
+    """In a window padded with ``end_padding``, words said to start more than
+    this many seconds after the audio's end are whisper's echo of the window
+    into the silence ("… from Chicago. Oh, I'm originally" for audio cut after
+    "Chicago"), and are dropped (:func:`padding_echo`).  None keeps them."""
     speculate: bool = True
     """Decode an utterance's final at the VAD's pause instead of waiting for its end."""
     max_lag: float = 60.0
@@ -182,6 +187,22 @@ def agreed_prefix(previous: list[Word], current: list[Word]) -> int:
             break
         n += 1
     return n
+
+
+def padding_echo(words: list[Word], audio_end: float, margin: float) -> int:
+    """Where whisper's echo into the silence begins in the ``words`` of audio ending at
+    ``audio_end`` and padded with silence (times in the same frame): the first word that
+    starts more than ``margin`` after the audio's end, which has no audio under it;
+    ``len(words)`` if there is none.
+
+    Whisper tends to carry on into padding by saying the window again.  The
+    echo may begin a word or two earlier, in the last noise of the audio
+    ("And so my fellow Americans. And so my | fellow Americans."), but telling
+    those words from a speaker who really says something twice is guesswork
+    (sample.wav's "I'm originally from Chicago. Oh, I'm originally from
+    Chicago" is real), so they are kept.
+    """
+    return next((i for i, w in enumerate(words) if w.start > audio_end + margin), len(words))
 
 
 def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float, speech: float = 0.0) -> int:
@@ -494,6 +515,11 @@ class StreamingRecognizer:
                 # with silence after them it hears the utterance end.
                 audio = np.concatenate([audio, np.zeros(int(self.options.end_padding * SAMPLE_RATE), np.float32)])
             result = await self.engine.run(audio, decode, abort=self._abort)
+            if audio.size > end - start and self.options.echo_margin is not None:
+                keep = padding_echo(result.words, (end - start) / SAMPLE_RATE, self.options.echo_margin)
+                if keep < len(result.words):
+                    kept = result.words[:keep]
+                    result = dataclasses.replace(result, words=kept, text="".join(w.text for w in kept).strip())
             if result.language_probability is not None and end - start >= MIN_DETECT:
                 self._utt_language = (result.language, result.language_probability)
         if job.speculative:

@@ -13,7 +13,7 @@ import pytest
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.engine import Word
 from lumen.asr.streaming import (StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix,
-                                  repeated_prefix)
+                                  padding_echo, repeated_prefix)
 from lumen.audio.vad import SpeechEnd, SpeechPause, VadOptions, VadSegmenter
 
 
@@ -159,6 +159,33 @@ def test_the_last_words_survive_a_stream_that_stops_right_after_them(engine, tes
     assert normalize(finals_text(events)).endswith("for your country"), finals_text(events)
     ends = [w.end for e in events if e.is_final for w in e.words]
     assert max(ends) <= audio.size / 16000, "no word time in the silence the padding added"
+
+
+@pytest.mark.parametrize("name, cut, phrase", [("jfk.wav", 2.5, "so my fellow"),
+                                               ("sample.wav", 20.0, "i'm originally"),
+                                               ("sample.wav", 29.0, "don't hear")])
+def test_a_stream_cut_off_mid_speech_gets_no_echo_in_its_last_final(engine, testdata, name, cut, phrase):
+    """A stream that stops mid-speech (a lost connection) ends in a final padded
+    with silence, into which tiny.en said the window again: cut there, jfk.wav
+    gave "And so my fellow Americans. And so my fellow Americans. And", sample.wav
+    "… Oh, I'm originally from Chicago. Oh, I'm originally" and "… I don't hear
+    that. I don't hear that. I don't hear".  (The echo's words that whisper places
+    inside the audio are kept, see ``padding_echo``: jfk.wav's "And so my".)"""
+    audio = read16k(testdata / name)[:int(cut * 16000)]
+    events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
+    check_invariants(events)
+    assert normalize(finals_text(events)).count(phrase) == 1, finals_text(events)
+
+
+def test_padding_echo_starts_at_the_first_word_without_audio_under_it():
+    said = words_at("And so my fellow Americans", 0.0) + words_at("And so my fellow Americans", 2.1)
+    # The audio ends at 2.5 s: "my" (2.9 s) has no audio under it.  The "And so"
+    # before it may be the echo's too, or the speaker's: they are kept.
+    assert padding_echo(said, 2.5, 0.1) == 7
+    # Words that start inside the audio, or within the margin after it, are kept.
+    assert padding_echo(said, 4.0, 0.1) == 10
+    assert padding_echo(said, 3.65, 0.1) == 10
+    assert padding_echo([], 1.0, 0.1) == 0
 
 
 def test_partials_precede_their_final_and_track_the_speech(engine, testdata):
