@@ -38,6 +38,15 @@ texts, concatenated).
     python scripts/eval_diarization.py                  # sample.wav and the AMI clip
     python scripts/eval_diarization.py --update-every 2 --lags 1 2
     python scripts/eval_diarization.py --server         # through the real server
+
+Resume mode (``--resume CUT …``) cuts sample.wav at each ``CUT`` seconds, as
+a connection lost there and resumed with the first connection's voiceprints
+(``SessionDiarizer(voices=…, taken=…)``), and prints how much of each
+person's speech after the cut carries the label the first connection gave
+that person (the label with most of their time before the cut), beside the
+same figure for the uncut session:
+
+    python scripts/eval_diarization.py --resume 17 18 19 20 21 22 23 24 25 26 27
 """
 
 from __future__ import annotations
@@ -196,11 +205,13 @@ class Simulation:
 
 
 def simulate(audio: np.ndarray, embedder: SpeakerEmbedder, options: DiarizationOptions,
-             update_every: float = 0.5, seed: int = 0, vad: VadOptions = VadOptions()) -> Simulation:
-    """Stream ``audio`` as the live path does; record every update's turns."""
+             update_every: float = 0.5, seed: int = 0, vad: VadOptions = VadOptions(),
+             diarizer: SessionDiarizer | None = None) -> Simulation:
+    """Stream ``audio`` as the live path does into ``diarizer`` (a new one if None);
+    record every update's turns."""
     rng = np.random.default_rng(seed)
     segmenter = VadSegmenter(vad)
-    diarizer = SessionDiarizer(embedder, options)
+    diarizer = diarizer or SessionDiarizer(embedder, options)
     feed = SpeechFeed(diarizer)
     result = Simulation(duration=len(audio) / SAMPLE_RATE)
     result.speech = np.zeros(int(np.ceil(result.duration / FRAME)), dtype=bool)
@@ -270,6 +281,52 @@ def evaluate(name: str, audio: np.ndarray, reference: Annotation, embedder: Spea
         cpu_per_second=sim.cpu_seconds / sim.duration,
         changes=sim.changes,
     )
+
+
+def label_agreement(reference: Annotation, turns: Sequence[Turn], cut: float, shift: float = 0.0) -> tuple[float, float]:
+    """(seconds, of which agreeing) of ``reference`` speech after ``cut`` whose label in
+    ``turns`` (times + ``shift``) is the one the same person has most before ``cut``."""
+    def overlap(a: float, b: float, segment: Segment) -> float:
+        return max(0.0, min(b, segment.end) - max(a, segment.start))
+
+    timed = [(a + shift, b + shift, name) for a, b, name in turns]
+    before: dict[str, dict[str, float]] = {}
+    for segment, _, person in reference.crop(Segment(0.0, cut)).itertracks(yield_label=True):
+        for a, b, name in timed:
+            votes = before.setdefault(person, {})
+            votes[name] = votes.get(name, 0.0) + overlap(a, b, segment)
+    label = {person: max(votes, key=votes.__getitem__) for person, votes in before.items() if votes}
+    total = agreeing = 0.0
+    for segment, _, person in reference.crop(Segment(cut, reference.get_timeline().extent().end)).itertracks(
+            yield_label=True):
+        if person in label:
+            for a, b, name in timed:
+                total += overlap(a, b, segment)
+                agreeing += overlap(a, b, segment) * (name == label[person])
+    return total, agreeing
+
+
+def evaluate_resumes(audio: np.ndarray, reference: Annotation, embedder: SpeakerEmbedder,
+                     options: DiarizationOptions, cuts: Sequence[float], seeds: int, update_every: float) -> None:
+    """A connection lost at each cut and resumed with the first one's voices: how much of each
+    person's speech after the cut keeps the label the first connection gave them, beside the
+    uncut session's figure for the same stretch."""
+    print("cut s | seed | resumed agreement | uncut agreement")
+    print("--- | --- | --- | ---")
+    sums = np.zeros(4)
+    for seed in range(seeds):
+        uncut = simulate(audio, embedder, options, update_every, seed).snapshots[-1][1]
+        for cut in cuts:
+            at = int(cut * SAMPLE_RATE)
+            first = SessionDiarizer(embedder, options)
+            before = simulate(audio[:at], embedder, options, update_every, seed, diarizer=first).snapshots[-1][1]
+            second = SessionDiarizer(embedder, options, voices=first.voices(), taken=first.speakers)
+            after = simulate(audio[at:], embedder, options, update_every, seed, diarizer=second).snapshots[-1][1]
+            resumed = label_agreement(reference, [*before, *[(a + cut, b + cut, n) for a, b, n in after]], cut)
+            whole = label_agreement(reference, uncut, cut)
+            sums += [*resumed, *whole]
+            print(f"{cut:g} | {seed} | {resumed[1] / resumed[0]:.1%} | {whole[1] / whole[0]:.1%}", flush=True)
+    print(f"all | | {sums[1] / sums[0]:.1%} of {sums[0]:.0f} s | {sums[3] / sums[2]:.1%}")
 
 
 def recordings() -> list[tuple[str, np.ndarray, Annotation]]:
@@ -471,6 +528,8 @@ def main() -> None:
     parser.add_argument("--recluster-every", type=float, default=DiarizationOptions.recluster_every)
     parser.add_argument("--num-speakers", type=int, default=None)
     parser.add_argument("--server", action="store_true", help="stream through a real lumen serve")
+    parser.add_argument("--resume", type=float, nargs="+", metavar="CUT",
+                        help="sample.wav cut at each CUT s and resumed: label agreement across the cut")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # scored over the union of reference and hypothesis, as intended
@@ -483,6 +542,10 @@ def main() -> None:
                       recluster_every=args.recluster_every, num_speakers=args.num_speakers)
     embedder = SpeakerEmbedder()
     print(f"options: {options}\nupdate every {args.update_every:g} s of audio, {args.seeds} chunking seed(s)\n")
+    if args.resume:
+        name, audio, reference = recordings()[0]
+        evaluate_resumes(audio, reference, embedder, options, args.resume, args.seeds, args.update_every)
+        return
     reports = []
     for name, audio, reference in recordings():
         for seed in range(args.seeds):

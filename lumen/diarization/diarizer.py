@@ -121,6 +121,7 @@ class SessionDiarizer:
                 self._history[name] = voice
             else:  # (another embedder's, or damaged): the speaker is found afresh
                 log.warning("voice of %s is not a %d-d embedding sum; ignored", name, EMBEDDING_SIZE)
+        self._known = set(self._history)  # the voices from before, matched jointly at each re-clustering
         self._taken = set(taken) | set(self._history)  # names new speakers never get
         self._since_recluster = 0
         self._recluster_interval = self._recluster_samples
@@ -327,6 +328,8 @@ class SessionDiarizer:
         clusters = cluster(active, self.options)
         previous = self._names[self._frozen:]
         names = stable_names(clusters, previous, reserved=self._taken | set(self._history))
+        if self._known:
+            names = self._match_known(active, names)
         names = self._recognise_returning(active, names, set(previous))
         self._names[self._frozen:] = names
         self._since_recluster = 0
@@ -349,6 +352,35 @@ class SessionDiarizer:
                 renamed[name] = best
                 del free[best]
         return [renamed.get(n, n) for n in names]
+
+    def _match_known(self, active: np.ndarray, names: list[str]) -> list[str]:
+        """The voices known from before name the clusters they match best, jointly.
+
+        Names carried over from the previous clustering follow its windows, so
+        a voice's name can stick to the wrong person: the windows of a speaker
+        first heard after a resume join the nearest known voice before the next
+        re-clustering separates them.  Here each known voice goes to the
+        cluster that, with the others, matches the known voices best (mean
+        cosine at least ``threshold``); a cluster that loses its name to that
+        gets a new one.
+        """
+        clusters = list(dict.fromkeys(names))
+        voices = sorted(self._known)
+        centroids = np.stack([self._history[v] / np.linalg.norm(self._history[v]) for v in voices])
+        members = np.array(names)
+        similarity = np.stack([(active[members == c] @ centroids.T).mean(axis=0) for c in clusters])
+        best, best_score = {}, 0.0
+        # (at most max_speakers clusters and voices: every assignment is tried)
+        for order in itertools.permutations(range(len(voices)), min(len(voices), len(clusters))):
+            pairs = [(c, v) for c, v in enumerate(order) if similarity[c, v] >= self.options.threshold]
+            score = sum(similarity[c, v] for c, v in pairs)
+            if score > best_score:
+                best, best_score = {clusters[c]: voices[v] for c, v in pairs}, score
+        used = set(best.values())
+        fresh = (name for name in map(speaker_name, itertools.count())
+                 if name not in self._taken and name not in clusters)
+        renamed = {c: best.get(c) or (next(fresh) if c in used else c) for c in clusters}
+        return [renamed[n] for n in names]
 
     def _assign_to_nearest(self) -> None:
         sums = self._sum_voices()

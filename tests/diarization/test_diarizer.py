@@ -124,6 +124,23 @@ def test_a_later_connection_knows_the_voices_and_names_of_the_earlier_one(
     assert strangers.speaker(0.5, 6.0) == "S3", "labels used before are never given to a new voice"
 
 
+def test_known_voices_go_to_the_speakers_they_match_after_a_resume(
+        embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
+    """The call cut at 17 s, inside speaker91's turn: speaker90 comes back at 18 s.
+    Before the re-clustering separates them, speaker90's first windows join the
+    nearest known voice, S2; the known voices are then matched to the clusters
+    jointly, so speaker90 is S1 again (taking the names over from the previous
+    clustering, speaker90 kept S2 and speaker91 became S3)."""
+    cut = 17.0
+    before = SessionDiarizer(embedder, DiarizationOptions())
+    stream(before, sample[:int(cut * SAMPLE_RATE)])
+    assert before.speaker(8.5, 14.4) == "S1" and before.speaker(14.6, 16.9) == "S2"
+    after = SessionDiarizer(embedder, DiarizationOptions(), voices=before.voices(), taken=before.speakers)
+    stream(after, sample[int(cut * SAMPLE_RATE):])
+    assert after.speaker(18.6 - cut, 21.4 - cut) == "S1", after.speaker_turns(0.0, 30.0 - cut)
+    assert after.speaker(22.0 - cut, 27.5 - cut) == "S2", after.speaker_turns(0.0, 30.0 - cut)
+
+
 def test_short_regions_take_the_neighbouring_speaker(embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
     session = SessionDiarizer(embedder, DiarizationOptions())
     assert session.speaker_turns(0.0, 1.0) == [] and session.speaker(0.0, 1.0) is None
