@@ -7,7 +7,8 @@ speaker, or over-counts, until about 25 windows (~20 s of speech).  Below
 ``nme_min_windows`` the count and labels come from average-linkage
 agglomerative clustering with a cosine threshold instead, with clusters of
 fewer than ``min_cluster_windows`` windows folded into their nearest
-neighbour (a window straddling a speaker change is not a new speaker).  The
+neighbour (a window straddling a speaker change is not a new speaker), unless
+they match a voice known from before (a resumed session's).  The
 switch point and threshold were chosen by measurement
 (``docs/diarization.md``).
 
@@ -69,18 +70,21 @@ def nemo_clustering() -> ModuleType:
     return module
 
 
-def cluster(embeddings: np.ndarray, options: DiarizationOptions) -> np.ndarray:
+def cluster(embeddings: np.ndarray, options: DiarizationOptions, known: np.ndarray | None = None) -> np.ndarray:
     """Cluster ids ``0..k-1`` for the rows of ``embeddings`` (unit-length, ``(n, d)``).
 
     ``options.num_speakers`` fixes k; otherwise k is estimated and clamped to
-    ``[min_speakers, max_speakers]``.  k never exceeds ``n``.
+    ``[min_speakers, max_speakers]``.  k never exceeds ``n``.  ``known``:
+    unit centroids of voices heard before (a resumed session's); a cluster
+    too small for a new speaker is kept when it matches one of them that no
+    larger cluster matches best (a known speaker's short turn).
     """
     n = len(embeddings)
     if n <= 1:
         return np.zeros(n, dtype=np.int64)
     if n < options.nme_min_windows:
-        return _agglomerative(embeddings, options)
-    return _nme_sc(embeddings, options)
+        return _agglomerative(embeddings, options, known)
+    return _nme_sc(embeddings, options, known)
 
 
 def _clamp(k: int, n: int, options: DiarizationOptions) -> int:
@@ -91,10 +95,10 @@ def _clamp(k: int, n: int, options: DiarizationOptions) -> int:
     return max(1, min(k, n))
 
 
-def _agglomerative(embeddings: np.ndarray, options: DiarizationOptions) -> np.ndarray:
+def _agglomerative(embeddings: np.ndarray, options: DiarizationOptions, known: np.ndarray | None) -> np.ndarray:
     tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
     labels = fcluster(tree, 1.0 - options.threshold, criterion="distance") - 1
-    labels = _fold_small_clusters(embeddings, labels, options.min_cluster_windows)
+    labels = _fold_small_clusters(embeddings, labels, options, known=known)
     k = int(labels.max()) + 1
     wanted = _clamp(k, len(embeddings), options)
     if wanted != k:
@@ -102,24 +106,34 @@ def _agglomerative(embeddings: np.ndarray, options: DiarizationOptions) -> np.nd
     return np.unique(labels, return_inverse=True)[1]
 
 
-def _fold_small_clusters(embeddings: np.ndarray, labels: np.ndarray, min_size: int, keep: int = 1) -> np.ndarray:
-    """Windows of clusters smaller than ``min_size`` join the most similar larger cluster;
-    the ``keep`` largest clusters always stay."""
+def _fold_small_clusters(embeddings: np.ndarray, labels: np.ndarray, options: DiarizationOptions, keep: int = 1,
+                         known: np.ndarray | None = None) -> np.ndarray:
+    """Windows of clusters smaller than ``min_cluster_windows`` join the most similar larger
+    cluster; the ``keep`` largest clusters always stay, and so do small ones that match a
+    ``known`` voice (mean cosine at least ``threshold``) no larger cluster matches best."""
     ids, counts = np.unique(labels, return_counts=True)
-    large = ids[(counts >= min_size) | (np.argsort(np.argsort(-counts, kind="stable")) < keep)]
+    means = np.stack([embeddings[labels == i].mean(axis=0) for i in ids])
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    is_large = (counts >= options.min_cluster_windows) | (np.argsort(np.argsort(-counts, kind="stable")) < keep)
+    if known is not None and len(known) and is_large.any():
+        similarity = means @ known.T
+        voice = np.argmax(similarity, axis=1)
+        claimed = set(voice[is_large])
+        is_large |= np.array([v not in claimed and similarity[i, v] >= options.threshold
+                              for i, v in enumerate(voice)])
+    large = ids[is_large]
     if len(large) == 0:
         return np.zeros_like(labels)
     if len(large) == len(ids):
         return np.unique(labels, return_inverse=True)[1]
-    centroids = np.stack([embeddings[labels == i].mean(axis=0) for i in large])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    centroids = means[is_large]
     small = ~np.isin(labels, large)
     labels = labels.copy()
     labels[small] = large[np.argmax(embeddings[small] @ centroids.T, axis=1)]
     return np.unique(labels, return_inverse=True)[1]
 
 
-def _nme_sc(embeddings: np.ndarray, options: DiarizationOptions) -> np.ndarray:
+def _nme_sc(embeddings: np.ndarray, options: DiarizationOptions, known: np.ndarray | None) -> np.ndarray:
     nemo = nemo_clustering()
     emb = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
     affinity = nemo.getCosAffinityMatrix(emb)
@@ -142,5 +156,5 @@ def _nme_sc(embeddings: np.ndarray, options: DiarizationOptions) -> np.ndarray:
     graph = nemo.getAffinityGraphMat(affinity, p_neighbours)
     labels = nemo.SpectralClustering(n_clusters=k).forward(graph).numpy()
     if options.num_speakers is None:  # an over-count shows as tiny clusters
-        labels = _fold_small_clusters(embeddings, labels, options.min_cluster_windows, keep=options.min_speakers)
+        labels = _fold_small_clusters(embeddings, labels, options, keep=options.min_speakers, known=known)
     return np.unique(labels, return_inverse=True)[1]

@@ -18,10 +18,11 @@ reports the ranges whose name changed, for the session to correct what it
 already sent.
 
 A session can start knowing speakers from before (a resumed connection):
-``voices`` are their centroids from :meth:`~SessionDiarizer.voices`, which
-join the clustering as remembered speakers do (a new cluster that matches
-one takes its name), and ``taken`` are names used before whose voices are
-unknown, which new speakers never get.
+``voices`` are their centroids from :meth:`~SessionDiarizer.voices`.  At
+each re-clustering they name the clusters they match best, jointly, and a
+cluster too small for a new speaker stays a cluster when it matches one of
+them (a known speaker's short return).  ``taken`` are names used before,
+which new speakers never get.
 
 Threading: ``add_speech``, ``end_speech``, ``speaker_turns`` and ``voices`` are cheap
 and may be called from the event loop while ``update`` or ``finish`` runs in
@@ -325,11 +326,13 @@ class SessionDiarizer:
     def _recluster(self) -> None:
         started = time.thread_time()
         active = np.stack(self._embeddings)
-        clusters = cluster(active, self.options)
+        voices = sorted(self._known)
+        known = np.stack([self._history[v] / np.linalg.norm(self._history[v]) for v in voices]) if voices else None
+        clusters = cluster(active, self.options, known)
         previous = self._names[self._frozen:]
         names = stable_names(clusters, previous, reserved=self._taken | set(self._history))
-        if self._known:
-            names = self._match_known(active, names)
+        if known is not None:
+            names = self._match_known(active, names, voices, known)
         names = self._recognise_returning(active, names, set(previous))
         self._names[self._frozen:] = names
         self._since_recluster = 0
@@ -353,7 +356,7 @@ class SessionDiarizer:
                 del free[best]
         return [renamed.get(n, n) for n in names]
 
-    def _match_known(self, active: np.ndarray, names: list[str]) -> list[str]:
+    def _match_known(self, active: np.ndarray, names: list[str], voices: list[str], known: np.ndarray) -> list[str]:
         """The voices known from before name the clusters they match best, jointly.
 
         Names carried over from the previous clustering follow its windows, so
@@ -362,13 +365,11 @@ class SessionDiarizer:
         re-clustering separates them.  Here each known voice goes to the
         cluster that, with the others, matches the known voices best (mean
         cosine at least ``threshold``); a cluster that loses its name to that
-        gets a new one.
+        gets a new one.  ``known``: the unit centroids of ``voices``.
         """
         clusters = list(dict.fromkeys(names))
-        voices = sorted(self._known)
-        centroids = np.stack([self._history[v] / np.linalg.norm(self._history[v]) for v in voices])
         members = np.array(names)
-        similarity = np.stack([(active[members == c] @ centroids.T).mean(axis=0) for c in clusters])
+        similarity = np.stack([(active[members == c] @ known.T).mean(axis=0) for c in clusters])
         best, best_score = {}, 0.0
         # (at most max_speakers clusters and voices: every assignment is tried)
         for order in itertools.permutations(range(len(voices)), min(len(voices), len(clusters))):

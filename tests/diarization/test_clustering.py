@@ -77,3 +77,19 @@ def test_nemo_is_loaded_from_its_file_without_the_toolkit() -> None:
     module = nemo_clustering()
     assert hasattr(module, "NMESC") and hasattr(module, "SpectralClustering")
     assert "nemo" not in sys.modules  # nemo/__init__.py and its imports never ran
+
+
+def test_a_short_turn_of_a_known_voice_is_not_folded_into_another() -> None:
+    """Two windows are too few for a new speaker, not for one heard before (a resumed session's)."""
+    rng = np.random.default_rng(0)
+    a, b = np.eye(2, 256, dtype=np.float32)
+
+    def near(voice: np.ndarray, n: int) -> np.ndarray:
+        rows = voice + 0.006 * rng.standard_normal((n, 256)).astype(np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    emb = np.vstack([near(a, 6), near(b, 2)])
+    assert len(set(cluster(emb, DiarizationOptions()))) == 1
+    assert len(set(cluster(emb, DiarizationOptions(), known=a[None]))) == 1
+    labels = cluster(emb, DiarizationOptions(), known=np.stack([a, b]))
+    assert len(set(labels[:6])) == 1 and len(set(labels[6:])) == 1 and labels[0] != labels[6]

@@ -141,6 +141,21 @@ def test_known_voices_go_to_the_speakers_they_match_after_a_resume(
     assert after.speaker(22.0 - cut, 27.5 - cut) == "S2", after.speaker_turns(0.0, 30.0 - cut)
 
 
+def test_a_known_voice_returning_briefly_after_a_resume_keeps_its_label(
+        embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
+    """The call cut at 26 s: the resumed connection hears speaker91 to 28.5 s and
+    speaker90 for 2 s from 27.9 s, too few windows for a new speaker (they were
+    folded into speaker91's cluster, S2), enough for a known one."""
+    cut = 26.0
+    before = SessionDiarizer(embedder, DiarizationOptions())
+    stream(before, sample[:int(cut * SAMPLE_RATE)])
+    assert before.speaker(8.5, 14.4) == "S1" and before.speaker(22.0, 25.9) == "S2"
+    after = SessionDiarizer(embedder, DiarizationOptions(), voices=before.voices(), taken=before.speakers)
+    stream(after, sample[int(cut * SAMPLE_RATE):])
+    assert after.speaker(0.0, 27.7 - cut) == "S2", after.speaker_turns(0.0, 30.0 - cut)
+    assert after.speaker(28.6 - cut, 30.0 - cut) == "S1", after.speaker_turns(0.0, 30.0 - cut)
+
+
 def test_short_regions_take_the_neighbouring_speaker(embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
     session = SessionDiarizer(embedder, DiarizationOptions())
     assert session.speaker_turns(0.0, 1.0) == [] and session.speaker(0.0, 1.0) is None
