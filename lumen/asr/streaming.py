@@ -65,6 +65,8 @@ SAMPLE_RATE = 16000
 MIN_WINDOW = SAMPLE_RATE // 10
 #: Shortest window whose detected language the utterance's next partials keep.
 MIN_DETECT = SAMPLE_RATE
+#: Words past a padded window's audio that must say a run of it again to be dropped as its echo.
+ECHO_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,10 @@ class StreamingOptions:
     with up to a second of silence after it)."""
     echo_margin: float | None = 0.1
     """In a window padded with ``end_padding``, words said to start more than
-    this many seconds after the audio's end are whisper's echo of the window
-    into the silence ("… from Chicago. Oh, I'm originally" for audio cut after
-    "Chicago"), and are dropped (:func:`padding_echo`).  None keeps them."""
+    this many seconds after the audio's end that say a run of the window
+    again are whisper's echo of it into the silence ("… from Chicago. Oh,
+    I'm originally" for audio cut after "Chicago"), and are dropped
+    (:func:`padding_echo`).  None keeps them."""
     speculate: bool = True
     """Decode an utterance's final at the VAD's pause instead of waiting for its end."""
     max_lag: float = 60.0
@@ -191,18 +194,26 @@ def agreed_prefix(previous: list[Word], current: list[Word]) -> int:
 
 def padding_echo(words: list[Word], audio_end: float, margin: float) -> int:
     """Where whisper's echo into the silence begins in the ``words`` of audio ending at
-    ``audio_end`` and padded with silence (times in the same frame): the first word that
-    starts more than ``margin`` after the audio's end, which has no audio under it;
-    ``len(words)`` if there is none.
+    ``audio_end`` and padded with silence (times in the same frame); ``len(words)`` if
+    there is none.
 
     Whisper tends to carry on into padding by saying the window again.  The
-    echo may begin a word or two earlier, in the last noise of the audio
-    ("And so my fellow Americans. And so my | fellow Americans."), but telling
-    those words from a speaker who really says something twice is guesswork
-    (sample.wav's "I'm originally from Chicago. Oh, I'm originally from
-    Chicago" is real), so they are kept.
+    echo is the words from the first one that starts more than ``margin``
+    after the audio's end, when their first :data:`ECHO_WORDS` say a run of
+    the window again.  Time alone is no proof: whisper also places a real
+    last word late (jfk.wav's "country", said before the audio's end, once
+    came out 0.1 s after it), and a word or two may repeat by chance.  The
+    echo may also begin a word or two earlier, in the last noise of the
+    audio ("And so my fellow Americans. And so my | fellow Americans. And"),
+    but telling those words from a speaker who says something twice is
+    guesswork, so they are kept.
     """
-    return next((i for i, w in enumerate(words) if w.start > audio_end + margin), len(words))
+    n = next((i for i, w in enumerate(words) if w.start > audio_end + margin), len(words))
+    said = [_norm(w.text) for w in words]
+    run = said[n:n + ECHO_WORDS]
+    if len(run) == ECHO_WORDS and any(said[i:i + ECHO_WORDS] == run for i in range(n - ECHO_WORDS + 1)):
+        return n
+    return len(words)
 
 
 def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float, speech: float = 0.0) -> int:

@@ -170,21 +170,29 @@ def test_a_stream_cut_off_mid_speech_gets_no_echo_in_its_last_final(engine, test
     gave "And so my fellow Americans. And so my fellow Americans. And", sample.wav
     "… Oh, I'm originally from Chicago. Oh, I'm originally" and "… I don't hear
     that. I don't hear that. I don't hear".  (The echo's words that whisper places
-    inside the audio are kept, see ``padding_echo``: jfk.wav's "And so my".)"""
+    inside the audio are kept, see ``padding_echo``: jfk.wav's "And so my".)
+    ``test_the_last_words_survive_a_stream_that_stops_right_after_them`` and the CLI's
+    resume test keep a real last word that whisper placed past the audio."""
     audio = read16k(testdata / name)[:int(cut * 16000)]
     events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
     check_invariants(events)
     assert normalize(finals_text(events)).count(phrase) == 1, finals_text(events)
 
 
-def test_padding_echo_starts_at_the_first_word_without_audio_under_it():
+def test_padding_echo_is_a_run_of_the_window_said_again_past_the_audio():
     said = words_at("And so my fellow Americans", 0.0) + words_at("And so my fellow Americans", 2.1)
-    # The audio ends at 2.5 s: "my" (2.9 s) has no audio under it.  The "And so"
-    # before it may be the echo's too, or the speaker's: they are kept.
+    # The audio ends at 2.5 s: "my fellow Americans" (from 2.9 s) has no audio under it
+    # and says the window's words again.  The "And so" before it may be the echo's
+    # too, or the speaker's: they are kept.
     assert padding_echo(said, 2.5, 0.1) == 7
     # Words that start inside the audio, or within the margin after it, are kept.
     assert padding_echo(said, 4.0, 0.1) == 10
     assert padding_echo(said, 3.65, 0.1) == 10
+    # Past the audio but no repetition: whisper placed a real last word late.
+    last = words_at("ask what you can do for your country", 0.0)
+    assert padding_echo(last, 2.6, 0.1) == 8
+    # A word or two that repeat may do so by chance: kept.
+    assert padding_echo(words_at("do for your country and your country", 0.0), 1.5, 0.1) == 7
     assert padding_echo([], 1.0, 0.1) == 0
 
 
