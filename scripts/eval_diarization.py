@@ -283,13 +283,12 @@ def evaluate(name: str, audio: np.ndarray, reference: Annotation, embedder: Spea
     )
 
 
-def label_agreement(reference: Annotation, turns: Sequence[Turn], cut: float, shift: float = 0.0) -> tuple[float, float]:
+def label_agreement(reference: Annotation, timed: Sequence[Turn], cut: float) -> tuple[float, float]:
     """(seconds, of which agreeing) of ``reference`` speech after ``cut`` whose label in
-    ``turns`` (times + ``shift``) is the one the same person has most before ``cut``."""
+    the turns ``timed`` is the one the same person has most before ``cut``."""
     def overlap(a: float, b: float, segment: Segment) -> float:
         return max(0.0, min(b, segment.end) - max(a, segment.start))
 
-    timed = [(a + shift, b + shift, name) for a, b, name in turns]
     before: dict[str, dict[str, float]] = {}
     for segment, _, person in reference.crop(Segment(0.0, cut)).itertracks(yield_label=True):
         for a, b, name in timed:

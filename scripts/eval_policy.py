@@ -108,14 +108,20 @@ async def evaluate(model: str, configs: list[dict], files: list[str], offsets: l
         engine.close()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default=json.dumps(DEFAULT_CONFIGS),
+def arguments(description: str, configs: list[dict], files: str) -> argparse.ArgumentParser:
+    """The options every policy evaluation takes: ``--configs``, ``--files``, ``--model``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default=json.dumps(configs),
                         help="JSON list of StreamingOptions overrides ({} = the defaults)")
-    parser.add_argument("--files", default="sample.wav,jfk.wav,ami-ES2011a-headset-40s-46s.wav")
+    parser.add_argument("--files", default=files)
+    parser.add_argument("--model", default="tiny.en")
+    return parser
+
+
+def main() -> int:
+    parser = arguments(__doc__, DEFAULT_CONFIGS, "sample.wav,jfk.wav,ami-ES2011a-headset-40s-46s.wav")
     parser.add_argument("--offsets", default="0,0.13,0.37,0.61,0.89",
                         help="seconds cut from each file's start, one run each")
-    parser.add_argument("--model", default="tiny.en")
     args = parser.parse_args()
     asyncio.run(evaluate(args.model, json.loads(args.configs), args.files.split(","),
                          [float(x) for x in args.offsets.split(",")]))

@@ -22,7 +22,6 @@ figures do not depend on the machine's load.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
@@ -31,7 +30,7 @@ import jiwer
 import numpy as np
 
 from bench_live import normalize, read_audio, reference_text  # scripts/ is on sys.path
-from eval_policy import run
+from eval_policy import arguments, run
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.models import resolve_model
 from lumen.asr.streaming import StreamingOptions
@@ -73,12 +72,8 @@ async def evaluate(model: str, configs: list[dict], files: list[str], step: floa
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default=json.dumps(DEFAULT_CONFIGS),
-                        help="JSON list of StreamingOptions overrides ({} = the defaults)")
-    parser.add_argument("--files", default="jfk.wav,sample.wav")
+    parser = arguments(__doc__, DEFAULT_CONFIGS, "jfk.wav,sample.wav")
     parser.add_argument("--step", type=float, default=1.0, help="seconds between two cut points")
-    parser.add_argument("--model", default="tiny.en")
     args = parser.parse_args()
     asyncio.run(evaluate(args.model, json.loads(args.configs), args.files.split(","), args.step))
     return 0

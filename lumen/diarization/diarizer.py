@@ -356,7 +356,8 @@ class SessionDiarizer:
                 del free[best]
         return [renamed.get(n, n) for n in names]
 
-    def _match_known(self, active: np.ndarray, names: list[str], voices: list[str], known: np.ndarray) -> list[str]:
+    def _match_known(self, active: np.ndarray, names: list[str], voices: list[str],
+                     known: np.ndarray) -> list[str]:
         """The voices known from before name the clusters they match best, jointly.
 
         Names carried over from the previous clustering follow its windows, so

@@ -124,6 +124,17 @@ def test_a_later_connection_knows_the_voices_and_names_of_the_earlier_one(
     assert strangers.speaker(0.5, 6.0) == "S3", "labels used before are never given to a new voice"
 
 
+def resume_at(embedder: SpeakerEmbedder, sample: np.ndarray,
+              cut: float) -> tuple[SessionDiarizer, SessionDiarizer]:
+    """The call streamed up to ``cut`` seconds, and the rest through a resumed connection
+    that knows the first one's voices."""
+    before = SessionDiarizer(embedder, DiarizationOptions())
+    stream(before, sample[:int(cut * SAMPLE_RATE)])
+    after = SessionDiarizer(embedder, DiarizationOptions(), voices=before.voices(), taken=before.speakers)
+    stream(after, sample[int(cut * SAMPLE_RATE):])
+    return before, after
+
+
 def test_known_voices_go_to_the_speakers_they_match_after_a_resume(
         embedder: SpeakerEmbedder, sample: np.ndarray) -> None:
     """The call cut at 17 s, inside speaker91's turn: speaker90 comes back at 18 s.
@@ -132,11 +143,8 @@ def test_known_voices_go_to_the_speakers_they_match_after_a_resume(
     jointly, so speaker90 is S1 again (taking the names over from the previous
     clustering, speaker90 kept S2 and speaker91 became S3)."""
     cut = 17.0
-    before = SessionDiarizer(embedder, DiarizationOptions())
-    stream(before, sample[:int(cut * SAMPLE_RATE)])
+    before, after = resume_at(embedder, sample, cut)
     assert before.speaker(8.5, 14.4) == "S1" and before.speaker(14.6, 16.9) == "S2"
-    after = SessionDiarizer(embedder, DiarizationOptions(), voices=before.voices(), taken=before.speakers)
-    stream(after, sample[int(cut * SAMPLE_RATE):])
     assert after.speaker(18.6 - cut, 21.4 - cut) == "S1", after.speaker_turns(0.0, 30.0 - cut)
     assert after.speaker(22.0 - cut, 27.5 - cut) == "S2", after.speaker_turns(0.0, 30.0 - cut)
 
@@ -147,11 +155,8 @@ def test_a_known_voice_returning_briefly_after_a_resume_keeps_its_label(
     speaker90 for 2 s from 27.9 s, too few windows for a new speaker (they were
     folded into speaker91's cluster, S2), enough for a known one."""
     cut = 26.0
-    before = SessionDiarizer(embedder, DiarizationOptions())
-    stream(before, sample[:int(cut * SAMPLE_RATE)])
+    before, after = resume_at(embedder, sample, cut)
     assert before.speaker(8.5, 14.4) == "S1" and before.speaker(22.0, 25.9) == "S2"
-    after = SessionDiarizer(embedder, DiarizationOptions(), voices=before.voices(), taken=before.speakers)
-    stream(after, sample[int(cut * SAMPLE_RATE):])
     assert after.speaker(0.0, 27.7 - cut) == "S2", after.speaker_turns(0.0, 30.0 - cut)
     assert after.speaker(28.6 - cut, 30.0 - cut) == "S1", after.speaker_turns(0.0, 30.0 - cut)
 
