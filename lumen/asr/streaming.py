@@ -521,12 +521,13 @@ class StreamingRecognizer:
                 # more words); finals detect again, over their whole window.
                 decode = dataclasses.replace(decode, language=self._utt_language[0])
             audio = self._audio(start, end)
-            if job.cut_short and end == job.end:
-                # whisper drops the last words of audio that stops mid-speech;
-                # with silence after them it hears the utterance end.
-                audio = np.concatenate([audio, np.zeros(int(self.options.end_padding * SAMPLE_RATE), np.float32)])
+            # whisper drops the last words of audio that stops mid-speech;
+            # with silence after them it hears the utterance end.
+            padding = int(self.options.end_padding * SAMPLE_RATE) if job.cut_short and end == job.end else 0
+            if padding:
+                audio = np.concatenate([audio, np.zeros(padding, np.float32)])
             result = await self.engine.run(audio, decode, abort=self._abort)
-            if audio.size > end - start and self.options.echo_margin is not None:
+            if padding and self.options.echo_margin is not None:
                 keep = padding_echo(result.words, (end - start) / SAMPLE_RATE, self.options.echo_margin)
                 if keep < len(result.words):
                     kept = result.words[:keep]

@@ -45,6 +45,7 @@ from typing import Any, Callable, Collection, Mapping
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from scipy.optimize import linear_sum_assignment
 
 from lumen.diarization.clustering import cluster
 from lumen.errors import BadRequestError
@@ -365,19 +366,17 @@ class SessionDiarizer:
         first heard after a resume join the nearest known voice before the next
         re-clustering separates them.  Here each known voice goes to the
         cluster that, with the others, matches the known voices best (mean
-        cosine at least ``threshold``); a cluster that loses its name to that
-        gets a new one.  ``known``: the unit centroids of ``voices``.
+        cosine at least ``threshold``; scipy's ``linear_sum_assignment``); a
+        cluster that loses its name to that gets a new one.  ``known``: the unit centroids of ``voices``.
         """
         clusters = list(dict.fromkeys(names))
         members = np.array(names)
         similarity = np.stack([(active[members == c] @ known.T).mean(axis=0) for c in clusters])
-        best, best_score = {}, 0.0
-        # (at most max_speakers clusters and voices: every assignment is tried)
-        for order in itertools.permutations(range(len(voices)), min(len(voices), len(clusters))):
-            pairs = [(c, v) for c, v in enumerate(order) if similarity[c, v] >= self.options.threshold]
-            score = sum(similarity[c, v] for c, v in pairs)
-            if score > best_score:
-                best, best_score = {clusters[c]: voices[v] for c, v in pairs}, score
+        # The assignment with the highest total similarity, counting only pairs at the threshold.
+        gain = np.where(similarity >= self.options.threshold, similarity, 0.0)
+        rows, cols = linear_sum_assignment(gain, maximize=True)
+        best = ({clusters[c]: voices[v] for c, v in zip(rows, cols) if similarity[c, v] >= self.options.threshold}
+                if gain[rows, cols].sum() > 0 else {})
         used = set(best.values())
         fresh = (name for name in map(speaker_name, itertools.count())
                  if name not in self._taken and name not in clusters)
