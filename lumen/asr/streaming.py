@@ -128,6 +128,10 @@ class StreamingOptions:
     again are whisper's echo of it into the silence ("… from Chicago. Oh,
     I'm originally" for audio cut after "Chicago"), and are dropped
     (:func:`padding_echo`).  None keeps them."""
+    min_repeat: float | None = 0.12
+    """A word said again right after itself in less than this many seconds
+    (whisper's estimate) is whisper looping, not speech, and is merged into
+    the word before (:func:`collapse_loops`).  None keeps every word."""
     speculate: bool = True
     """Decode an utterance's final at the VAD's pause instead of waiting for its end."""
     max_lag: float = 60.0
@@ -214,6 +218,27 @@ def padding_echo(words: list[Word], audio_end: float, margin: float) -> int:
     if len(run) == ECHO_WORDS and any(said[i:i + ECHO_WORDS] == run for i in range(n - ECHO_WORDS + 1)):
         return n
     return len(words)
+
+
+def collapse_loops(words: list[Word], shortest: float) -> list[Word]:
+    """``words`` without the repeats of a word that last less than ``shortest``.
+
+    On some windows tiny.en loops on a word: sample.wav's "Hello? Hello? Oh,
+    hello." came out as up to eight "Hello?", all but the first squeezed into
+    0.02-0.19 s each, and jfk.wav's "ask not" as "ask not not".  Two
+    hypotheses that loop alike agree, so the loop was committed.  A repeat
+    that short is merged into the word before it (which then ends where the
+    repeat ended).  Words of one letter are kept: whisper times the second
+    "I" of "Neither did I. I thought" at 0.02 s.
+    """
+    out: list[Word] = []
+    for w in words:
+        said = _norm(w.text)
+        if out and len(said) > 1 and said == _norm(out[-1].text) and w.end - w.start < shortest:
+            out[-1] = dataclasses.replace(out[-1], end=w.end)
+        else:
+            out.append(w)
+    return out
 
 
 def repeated_prefix(committed: list[Word], hypothesis: list[Word], slack: float, speech: float = 0.0) -> int:
@@ -599,6 +624,8 @@ class StreamingRecognizer:
         (``anchor``), in session time; ``own``: where the utterance's own audio
         starts, after the previous final's context (``speech`` of :func:`repeated_prefix`);
         ``limit``: where the window's audio ends."""
+        if self.options.min_repeat is not None:
+            words = collapse_loops(words, self.options.min_repeat)
         placed = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in words]
         return self._place(placed[repeated_prefix(anchor, placed, self.options.align_slack, own):], limit)
 

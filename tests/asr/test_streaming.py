@@ -13,7 +13,7 @@ import pytest
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.engine import Word
 from lumen.asr.streaming import (StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix,
-                                  padding_echo, repeated_prefix)
+                                  collapse_loops, padding_echo, repeated_prefix)
 from lumen.audio.vad import SpeechEnd, SpeechPause, VadOptions, VadSegmenter
 
 
@@ -194,6 +194,31 @@ def test_padding_echo_is_a_run_of_the_window_said_again_past_the_audio():
     # A word or two that repeat may do so by chance: kept.
     assert padding_echo(words_at("do for your country and your country", 0.0), 1.5, 0.1) == 7
     assert padding_echo([], 1.0, 0.1) == 0
+
+
+def test_a_word_whisper_loops_on_is_committed_once(engine, testdata):
+    """sample.wav's "Hello? Hello? Oh, hello." (6.7-8.9 s): in 3-6 s windows tiny.en
+    wrote up to eight "Hello?", the repeats squeezed into a tenth of a second,
+    and two hypotheses that looped alike committed the loop (six hellos).  One
+    decode of the whole file says four (the "Oh" heard as a hello)."""
+    audio = read16k(testdata / "sample.wav")[:int(12.5 * 16000)]
+    events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
+    check_invariants(events)
+    assert 2 <= normalize(finals_text(events)).count("hello") <= 4, finals_text(events)
+    assert "didn't know you were there" in normalize(finals_text(events))
+
+
+def test_collapse_loops_merges_squeezed_repeats_only():
+    # A 4 s window of sample.wav (times as whisper gave them).
+    repeats = [Word(" Hello?", 2.07 + 0.09 * i, 2.16 + 0.09 * i, 0.5) for i in range(5)]
+    looped = [Word(" Hello?", 0.27, 2.07, 0.6), *repeats, Word(" I", 2.66, 2.67, 0.4)]
+    assert [(w.text, w.start, w.end) for w in collapse_loops(looped, 0.12)] == \
+        [(" Hello?", 0.27, pytest.approx(2.52)), (" I", 2.66, 2.67)]
+    # Repeats said at a speaking pace, one-letter words and different words stay.
+    said = [Word(" no,", 0, 0.3, 1), Word(" no.", 0.3, 0.6, 1), Word(" I.", 0.6, 0.7, 1), Word(" I", 0.7, 0.72, 1),
+            Word(" not", 0.8, 0.85, 1)]
+    assert collapse_loops(said, 0.12) == said
+    assert collapse_loops([], 0.12) == []
 
 
 def test_partials_precede_their_final_and_track_the_speech(engine, testdata):
