@@ -12,11 +12,15 @@ seen alone:
   and cut differently; tiny.en's output changes a lot with that), and the worst;
 * commit delay p50/p95 — seconds of audio received between the end of a
   final's last word and the final (the real latency adds the inference time
-  and the chunking: ``scripts/bench_live.py`` measures that);
-* finals per file.
+  and the chunking: ``scripts/bench_live.py`` measures that), and the same
+  for every word of every final (word delay: how long a word said stays
+  unfinal, whatever the grouping of words into finals);
+* finals per file;
+* inference seconds per second of audio: the engine's busy time, what the
+  policy costs in CPU (measured on the machine, so it is noisy).
 
 Each configuration is a JSON object of :class:`StreamingOptions` fields, plus
-``endpoint_silence`` for the VAD and any :class:`DecodeOptions` field (how
+any :class:`VadOptions` field (``endpoint_silence``, ``pause_silence``…) and any :class:`DecodeOptions` field (how
 every window is decoded)::
 
     python scripts/eval_policy.py                      # the default comparison
@@ -35,6 +39,7 @@ import asyncio
 import dataclasses
 import json
 import sys
+from typing import NamedTuple
 
 import jiwer
 import numpy as np
@@ -44,9 +49,11 @@ from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.models import resolve_model
 from lumen.asr.streaming import StreamingOptions, StreamingRecognizer
 from lumen.audio.vad import VadOptions, VadSegmenter
+from lumen.metrics import MeteredEngine, ServerMetrics
 
 CHUNK = 1600  # 100 ms at 16 kHz
 DECODE_FIELDS = {f.name for f in dataclasses.fields(DecodeOptions)}
+VAD_FIELDS = {f.name for f in dataclasses.fields(VadOptions)}
 DEFAULT_CONFIGS = [
     {},
     {"context_gap": 0},
@@ -58,15 +65,26 @@ DEFAULT_CONFIGS = [
 ]
 
 
+class Final(NamedTuple):
+    """A final with text, and how long after its words' end it came (seconds of audio)."""
+
+    delay: float
+    """Audio received between the end of the final's last word and the final."""
+    text: str
+    word_delays: list[float]
+    """The same for each of its words."""
+
+
 async def run(engine: WhisperEngine, audio: np.ndarray, options: StreamingOptions,
-              vad_options: VadOptions, decode: DecodeOptions) -> list[tuple[float, str]]:
-    """(commit delay, text) of each final with text."""
-    finals: list[tuple[float, str]] = []
+              vad_options: VadOptions, decode: DecodeOptions) -> list[Final]:
+    """The finals with text of ``audio`` streamed through the policy."""
+    finals: list[Final] = []
     recognizer: StreamingRecognizer
 
     def emit(event) -> None:
         if event.is_final and event.text:
-            finals.append((recognizer.received_seconds - event.end, event.text))
+            now = recognizer.received_seconds
+            finals.append(Final(now - event.end, event.text, [now - w.end for w in event.words]))
 
     recognizer = StreamingRecognizer(engine, decode, options, emit=emit, on_failure=print)
     vad = VadSegmenter(vad_options)
@@ -81,31 +99,38 @@ async def run(engine: WhisperEngine, audio: np.ndarray, options: StreamingOption
 
 
 async def evaluate(model: str, configs: list[dict], files: list[str], offsets: list[float]) -> None:
-    engine = WhisperEngine(resolve_model(model), contexts=1, threads=2)
+    bare = WhisperEngine(resolve_model(model), contexts=1, threads=2)
     try:
         print("config | " + " | ".join(f"WER {f} mean / worst" for f in files)
-              + " | finals | delay p50 s | delay p95 s")
-        print(" | ".join("---" for _ in range(len(files) + 4)))
+              + " | finals | delay p50 / p95 s | word delay p50 / p95 s | inference s per audio s")
+        print(" | ".join("---" for _ in range(len(files) + 5)))
         for config in configs:
-            vad_keys = {k: config[k] for k in ("endpoint_silence",) if k in config}
+            metrics = ServerMetrics(model, lambda: 0, lambda: 0, 0.0)
+            engine, audio_seconds = MeteredEngine(bare, metrics), 0.0
+            vad_keys = {k: v for k, v in config.items() if k in VAD_FIELDS}
             decode_keys = {k: v for k, v in config.items() if k in DECODE_FIELDS}
             options = StreamingOptions(**{k: v for k, v in config.items()
                                           if k not in vad_keys and k not in decode_keys})
-            cells, delays, count = [], [], 0
+            cells, delays, word_delays, count = [], [], [], 0
             for name in files:
                 audio, reference = read_audio(name), normalize(reference_text(name))
                 wers = []
                 for offset in offsets:
-                    finals = await run(engine, audio[int(offset * 16000):], options, VadOptions(**vad_keys),
-                                       DecodeOptions(**decode_keys))
-                    wers.append(jiwer.wer(reference, normalize(" ".join(t for _, t in finals))))
-                    delays += [d for d, _ in finals]
+                    fed = audio[int(offset * 16000):]
+                    finals = await run(engine, fed, options, VadOptions(**vad_keys), DecodeOptions(**decode_keys))
+                    audio_seconds += fed.size / 16000
+                    wers.append(jiwer.wer(reference, normalize(" ".join(f.text for f in finals))))
+                    delays += [f.delay for f in finals]
+                    word_delays += [d for f in finals for d in f.word_delays]
                     count += len(finals)
                 cells.append(f"{np.mean(wers):.3f} / {max(wers):.3f}")
+            busy = metrics.registry.get_sample_value("lumen_inference_seconds_total") / audio_seconds
             print(f"{json.dumps(config)} | " + " | ".join(cells)
-                  + f" | {count} | {percentile(delays, 50):.2f} | {percentile(delays, 95):.2f}", flush=True)
+                  + f" | {count} | {percentile(delays, 50):.2f} / {percentile(delays, 95):.2f}"
+                  f" | {percentile(word_delays, 50):.2f} / {percentile(word_delays, 95):.2f} | {busy:.3f}",
+                  flush=True)
     finally:
-        engine.close()
+        bare.close()
 
 
 def arguments(description: str, configs: list[dict], files: str) -> argparse.ArgumentParser:

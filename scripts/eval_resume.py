@@ -42,7 +42,7 @@ SAMPLE_RATE = 16000
 
 async def transcript(engine: WhisperEngine, audio: np.ndarray, options: StreamingOptions) -> str:
     finals = await run(engine, audio, options, VadOptions(), DecodeOptions())
-    return " ".join(text for _, text in finals)
+    return " ".join(f.text for f in finals)
 
 
 async def evaluate(model: str, configs: list[dict], files: list[str], step: float) -> None:

@@ -13,8 +13,8 @@ ring buffer, asks the engine for hypotheses and turns them into events:
   final would decode, so when the end follows at the same sample the final
   is already there; when speech resumes, the hypothesis serves as a partial;
 * an **early final** inside an utterance: the words that two consecutive
-  hypotheses agree on (LocalAgreement-2) and that end clear of the window's
-  edge are committed.  The audio stays in the window, so later hypotheses
+  hypotheses agree on (LocalAgreement-2, a word whisper loops on compared as
+  one) and that end clear of the window's edge are committed.  The audio stays in the window, so later hypotheses
   still hear the committed words and decode the rest with that context;
   their words are aligned to the committed ones (text first, then time) and
   only the words after them are new;
@@ -186,14 +186,44 @@ def keyterm_prompt(keyterms: tuple[str, ...] | list[str]) -> str | None:
     return f"Glossary: {', '.join(keyterms)}." if keyterms else None
 
 
-def agreed_prefix(previous: list[Word], current: list[Word]) -> int:
-    """How many leading words two hypotheses share (LocalAgreement), compared loosely."""
-    n = 0
-    for a, b in zip(previous, current):
-        if _norm(a.text) != _norm(b.text):
+def agreement(hypotheses: list[list[Word]]) -> tuple[list[Word], list[int]]:
+    """What consecutive hypotheses agree on (LocalAgreement), whisper's loops aside.
+
+    Returns the leading words of the last hypothesis that every hypothesis
+    says too (compared loosely: case and punctuation aside), and for each
+    hypothesis how many of its words they cover.  A word said again and
+    again is compared as one, and kept as often as the hypothesis that says
+    it least often says it: tiny.en loops on a word a different number of
+    times in each hypothesis (sample.wav's "Hello? Hello?" as two to eight
+    "Hello?"), and a strict comparison agreed on nothing after the loop
+    until the utterance's end (words waited up to 8 s).  A run's extra
+    repeats are covered (dropped) once the word after the run agrees too;
+    a run the hypotheses end on may still grow, so its extra repeats stay.
+    """
+    runs = [_runs(h) for h in hypotheses]
+    kept: list[Word] = []
+    covered = [0] * len(hypotheses)
+    for group in zip(*runs):
+        if len({said for said, _, _ in group}) > 1:
             break
-        n += 1
-    return n
+        fewest = min(count for _, _, count in group)
+        last = group[-1][1]
+        kept += hypotheses[-1][last:last + fewest]
+        # (the previous run's extra repeats, before this run's first, are passed over)
+        covered = [first + fewest for _, first, _ in group]
+    return kept, covered
+
+
+def _runs(words: list[Word]) -> list[tuple[str, int, int]]:
+    """(word, index of its first, how many) for each run of a word said again and again."""
+    runs: list[tuple[str, int, int]] = []
+    for i, w in enumerate(words):
+        said = _norm(w.text)
+        if runs and runs[-1][0] == said:
+            runs[-1] = (said, runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((said, i, 1))
+    return runs
 
 
 def padding_echo(words: list[Word], audio_end: float, margin: float) -> int:
@@ -570,23 +600,27 @@ class StreamingRecognizer:
             await self._finish_segment(job, words, result)
             job.done.set_result(None)
             return
-        history = self._history
-        agreed = (min(agreed_prefix(h, words) for h in history)
-                  if len(history) >= self.options.agreement - 1 else 0)
+        history, keep = self._history, self.options.agreement - 1
+        if len(history) >= keep:
+            # Only the words clear of the window's edge may be committed early.
+            stable, covered = agreement([*history, self._stable(words, end)])
+        else:
+            stable, covered = [], [0] * (len(history) + 1)
         if not job.is_final:
             self._last_partial_end = end
-            history = self._history = [*history, words][-(self.options.agreement - 1):]
-        stable = self._stable(words[:agreed], end)
+            history, covered = [*history, words][-keep:], covered[-keep:]
+            self._history = history
         if end - max(job.start, job.own) < self.options.commit_after * SAMPLE_RATE:
             stable = []  # a short utterance: its final, at the pause, decodes it best
         if forced:
             # The window is full: this long-context hypothesis is the best there will be.
             stable = self._stable(words, end) or words
-        rest = words[len(stable):]
+            covered[-1] = len(stable)
+        rest = words[covered[-1]:] if stable else words
         if stable:
             await self._commit(job, end, stable, result)
             # The hypotheses agreed on what was committed; a forced commit starts afresh.
-            self._history = [h[len(stable):] for h in history] if not forced else [rest]
+            self._history = [h[c:] for h, c in zip(history, covered)] if not forced else [rest]
         if forced or end - job.start >= self.options.trim_window * SAMPLE_RATE:
             self._trim(job, end, rest, forced)
         if rest and not job.is_final:

@@ -12,7 +12,7 @@ import pytest
 
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.engine import Word
-from lumen.asr.streaming import (StreamingOptions, StreamingRecognizer, TranscriptEvent, agreed_prefix,
+from lumen.asr.streaming import (StreamingOptions, StreamingRecognizer, TranscriptEvent, agreement,
                                   collapse_loops, padding_echo, repeated_prefix)
 from lumen.audio.vad import SpeechEnd, SpeechPause, VadOptions, VadSegmenter
 
@@ -34,17 +34,24 @@ def engine(tiny_model):
 
 
 def stream(engine, audio: np.ndarray, options: StreamingOptions, chunk: float = 0.1,
-           realtime: bool = True, settle: bool = False) -> list[TranscriptEvent]:
+           realtime: bool = True, settle: bool = False,
+           received: list[float] | None = None) -> list[TranscriptEvent]:
     """Push ``audio`` through VAD + recognizer as the session does; return every event.
 
     ``realtime`` paces the chunks like a live client; otherwise all audio
     arrives at once (a client sending faster than real time).  ``settle``
     waits after each chunk until the recognizer has nothing left to do (an
-    infinitely fast engine: the same events whatever the machine's load)."""
+    infinitely fast engine: the same events whatever the machine's load).
+    ``received`` gets the seconds of audio pushed when each event came."""
     async def run() -> list[TranscriptEvent]:
         events: list[TranscriptEvent] = []
         failures: list[BaseException] = []
-        recognizer = StreamingRecognizer(engine, DecodeOptions(), options, emit=events.append,
+        def emit(event: TranscriptEvent) -> None:
+            events.append(event)
+            if received is not None:
+                received.append(recognizer.received_seconds)
+
+        recognizer = StreamingRecognizer(engine, DecodeOptions(), options, emit=emit,
                                          on_failure=failures.append)
         vad = VadSegmenter()
         step = int(16000 * chunk)
@@ -81,10 +88,26 @@ def check_invariants(events: list[TranscriptEvent]) -> None:
             assert event.segment_id not in finished, "a partial after its segment's final"
 
 
-def test_agreed_prefix_is_loose_about_case_and_punctuation():
+def test_agreement_is_loose_about_case_and_punctuation():
     a = [Word(" And", 0, 1, 1), Word(" so,", 1, 2, 1), Word(" my", 2, 3, 1)]
     b = [Word(" and", 0, 1, 1), Word(" so", 1, 2, 1), Word(" by", 2, 3, 1)]
-    assert agreed_prefix(a, b) == 2 and agreed_prefix([], b) == 0
+    assert agreement([a, b]) == (b[:2], [2, 2])
+    assert agreement([[], b]) == ([], [0, 0])
+    assert agreement([a, b, a]) == (a[:2], [2, 2, 2])
+
+
+def test_agreement_counts_a_loop_as_often_as_the_fewest_say_it():
+    """tiny.en says sample.wav's "Hello? Hello?" two to eight times over consecutive windows."""
+    two = words_at("Hello? Hello? I didn't know", 0)
+    five = words_at("Hello? Hello? Hello? Hello? Hello? I didn't know", 0)
+    kept, covered = agreement([two, five])
+    assert [w.text for w in kept] == [" Hello?", " Hello?", " I", " didn't", " know"]
+    assert kept[2] is five[5] and covered == [5, 8]  # from the last hypothesis, its extra repeats passed over
+    kept, covered = agreement([five, two])
+    assert kept == two and covered == [8, 5]
+    # A loop the hypotheses end on may still grow: its extra repeats are not passed over.
+    assert agreement([two[:2], five[:4]]) == (five[:2], [2, 2])
+    assert agreement([words_at("no no", 0), words_at("know", 0)]) == ([], [0, 0])
 
 
 def test_long_speech_without_pauses_loses_and_repeats_nothing(engine, testdata):
@@ -206,6 +229,18 @@ def test_a_word_whisper_loops_on_is_committed_once(engine, testdata):
     check_invariants(events)
     assert 2 <= normalize(finals_text(events)).count("hello") <= 4, finals_text(events)
     assert "didn't know you were there" in normalize(finals_text(events))
+
+
+def test_words_after_a_loop_do_not_wait_for_the_pause(engine, testdata):
+    """After sample.wav's hellos, hypotheses that looped a different number of times
+    agreed on nothing until the first pause (17 s): "I didn't know you were there"
+    (9 s) waited 7 s.  Compared as one word, the loop no longer blocks them."""
+    audio = read16k(testdata / "sample.wav")[:int(18 * 16000)]
+    received: list[float] = []
+    events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True, received=received)
+    check_invariants(events)
+    waits = {normalize(w.text): at - w.end for e, at in zip(events, received) if e.is_final for w in e.words}
+    assert waits.get("didn't", 99.0) < 4.0, finals_text(events)
 
 
 def test_collapse_loops_merges_squeezed_repeats_only():
