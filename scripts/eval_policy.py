@@ -20,8 +20,8 @@ seen alone:
   policy costs in CPU (measured on the machine, so it is noisy).
 
 Each configuration is a JSON object of :class:`StreamingOptions` fields, plus
-any :class:`VadOptions` field (``endpoint_silence``, ``pause_silence``…) and any :class:`DecodeOptions` field (how
-every window is decoded)::
+any :class:`VadOptions` field (``endpoint_silence``, ``pause_silence``…) and
+any :class:`DecodeOptions` field (how every window is decoded)::
 
     python scripts/eval_policy.py                      # the default comparison
     python scripts/eval_policy.py --configs '[{}, {"partial_interval": 0.5, "agreement": 3}]' \\

@@ -14,8 +14,9 @@ ring buffer, asks the engine for hypotheses and turns them into events:
   is already there; when speech resumes, the hypothesis serves as a partial;
 * an **early final** inside an utterance: the words that two consecutive
   hypotheses agree on (LocalAgreement-2, a word whisper loops on compared as
-  one) and that end clear of the window's edge are committed.  The audio stays in the window, so later hypotheses
-  still hear the committed words and decode the rest with that context;
+  one) and that end clear of the window's edge are committed.  The audio
+  stays in the window, so later hypotheses still hear the committed words
+  and decode the rest with that context;
   their words are aligned to the committed ones (text first, then time) and
   only the words after them are new;
 * the window is **trimmed** once it is ``trim_window`` long: it then starts
@@ -196,7 +197,7 @@ def agreement(hypotheses: list[list[Word]]) -> tuple[list[Word], list[int]]:
     it least often says it: tiny.en loops on a word a different number of
     times in each hypothesis (sample.wav's "Hello? Hello?" as two to eight
     "Hello?"), and a strict comparison agreed on nothing after the loop
-    until the utterance's end (words waited up to 8 s).  A run's extra
+    until the next pause (words waited 7 s).  A run's extra
     repeats are covered (dropped) once the word after the run agrees too;
     a run the hypotheses end on may still grow, so its extra repeats stay.
     """
