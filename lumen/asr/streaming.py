@@ -84,15 +84,19 @@ class StreamingOptions:
     """Window length (seconds) from which the window is trimmed to the
     committed words' last ``keep_context`` seconds; this keeps the cost of
     each hypothesis bounded."""
-    keep_context: float = 2.0
+    keep_context: float = 1.5
     """Seconds of committed speech a trimmed window keeps before the
-    uncommitted words (whisper hears a word better with its neighbours)."""
+    uncommitted words (whisper hears a word better with its neighbours;
+    with 2 s, sample.wav's WER was 0.19 instead of 0.17 over 20 offsets)."""
     context_gap: float = 1.5
     """An utterance that starts within this many seconds of silence after
     the previous final's last word is decoded with that final's last
-    ``keep_context`` seconds of speech before it (committed, so only the
+    ``context_length`` seconds of speech before it (committed, so only the
     words after them are new): whisper hears a short utterance ("ask not")
     far better after its neighbours' words than alone.  0 turns it off."""
+    context_length: float = 2.0
+    """Seconds of the previous final's speech heard before an utterance
+    within ``context_gap`` (see there)."""
     context_min: float = 1.0
     """An utterance with less audio of its own than this (seconds, pre-roll
     and tail included) is decoded without the context: for a short noise
@@ -635,7 +639,7 @@ class StreamingRecognizer:
         self._context = None
         if said and self.options.context_gap > 0 and self._utt_start is None:
             # (An utterance already open, queued behind this final, goes without.)
-            keep_from = said[-1].end - self.options.keep_context
+            keep_from = said[-1].end - self.options.context_length
             i = next((i for i, w in enumerate(said) if w.start >= keep_from), len(said) - 1)
             cut = job.start if i == 0 else self._quietest(said[i - 1].end, said[i].start, job.start, job.end)
             self._context = (max(job.start, cut), said[i:], job.end)
