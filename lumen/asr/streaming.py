@@ -201,9 +201,9 @@ def agreement(hypotheses: list[list[Word]]) -> tuple[list[Word], list[int]]:
     it least often says it: tiny.en loops on a word a different number of
     times in each hypothesis (sample.wav's "Hello? Hello?" as two to eight
     "Hello?"), and a strict comparison agreed on nothing after the loop
-    until the next pause (words waited 7 s).  A run's extra
-    repeats are covered (dropped) once the word after the run agrees too;
-    a run the hypotheses end on may still grow, so its extra repeats stay.
+    until the next pause (words waited 7 s).  A run's extra repeats are
+    covered (dropped) once the word after the run agrees too; a run the
+    hypotheses end on may still grow, so its extra repeats stay.
     """
     runs = [_runs(h) for h in hypotheses]
     kept: list[Word] = []
