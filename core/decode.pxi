@@ -34,7 +34,14 @@ _ENCODING_NAMES = {v: k for k, v in ENCODINGS.items()}
 
 
 class DecodeError(ValueError):
-    """Malformed or unsupported audio; the message says what was wrong."""
+    """Malformed or unsupported audio; the message says what was wrong.
+
+    ``decoded``: the samples the failing call decoded before the bad bytes.
+    """
+
+    def __init__(self, message, decoded=None):
+        super().__init__(message)
+        self.decoded = decoded
 
 
 cdef class Decoder:
@@ -62,7 +69,7 @@ cdef class Decoder:
         with nogil:
             rc = lumen_decoder_feed(self._d, src, n, &view[0], &frames)
         if rc == LUMEN_DECODE_EFORMAT:
-            raise DecodeError(lumen_decoder_error(self._d).decode())
+            raise DecodeError(lumen_decoder_error(self._d).decode(), out[:frames])
         if rc != LUMEN_DECODE_OK:
             raise MemoryError("decoder")
         return out[:frames]

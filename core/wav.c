@@ -33,6 +33,7 @@ struct lumen_decoder {
     int unbounded;                  /* data chunk runs to the end of the stream */
     int pad;                        /* pad byte to skip after an odd-sized chunk */
     char chunk_id[5];
+    char riff_id[5];                /* RIFF, RF64 or BW64: the current file's */
     uint8_t carry[MAX_FRAME_BYTES]; /* bytes of an incomplete frame */
     size_t carry_len;
     char error[200];
@@ -65,6 +66,45 @@ static void printable_id(char dst[5], const uint8_t *src)
     for (int i = 0; i < 4; i++)
         dst[i] = src[i] >= 32 && src[i] <= 126 ? (char)src[i] : '?';
     dst[4] = '\0';
+}
+
+/* The first four bytes of the streams the decoder recognises: WAV in its
+ * three little-endian layouts (RF64 and BW64 only add a ds64 chunk, skipped,
+ * for 64-bit sizes, and write 0xFFFFFFFF as the data size, which means "to the
+ * end of the stream" here), and containers that are refused by name rather
+ * than decoded as raw noise.  A raw stream that starts with one of these
+ * magics by chance is refused too: four given bytes, once a stream. */
+struct magic {
+    char id[5];
+    const char *refused;  /* why it is refused; NULL: a WAV layout */
+};
+
+static const struct magic MAGICS[] = {
+    {"RIFF", NULL},
+    {"RF64", NULL},
+    {"BW64", NULL},
+    {"RIFX", "big-endian WAV (RIFX) is not supported"},
+    {"fLaC", "FLAC is not supported"},
+    {"OggS", "Ogg (Opus, Vorbis) is not supported"},
+    {"\x1a\x45\xdf\xa3", "WebM/Matroska (e.g. a browser's MediaRecorder) is not supported"},
+    {"FORM", "AIFF is not supported"},
+    {"caff", "Core Audio Format (CAF) is not supported"},
+};
+
+/* The magic that the n (<= 4) bytes at p begin, or NULL. */
+static const struct magic *sniff(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < sizeof MAGICS / sizeof MAGICS[0]; i++)
+        if (memcmp(p, MAGICS[i].id, n) == 0)
+            return &MAGICS[i];
+    return NULL;
+}
+
+/* Whether a chunk id begins a WAV file. */
+static int is_wav_header(const uint8_t *id)
+{
+    const struct magic *m = sniff(id, 4);
+    return m != NULL && m->refused == NULL;
 }
 
 static void set_format(lumen_decoder *d, int encoding, int rate, int channels)
@@ -174,6 +214,8 @@ static int parse_fmt(lumen_decoder *d)
     if (block_align != expected)
         return fail(d, "WAV block align %u does not match %u channels of %u bits (expected %u)",
                     block_align, channels, bits, expected);
+    if (d->rate != 0 && (int)rate != d->rate)
+        return fail(d, "a WAV header inside the stream declares %u Hz; the stream is %d Hz", rate, d->rate);
     set_format(d, encoding, (int)rate, (int)channels);
     d->have_fmt = 1;
     return LUMEN_DECODE_OK;
@@ -214,13 +256,19 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
     while (n > 0) {
         size_t used = 0;
         switch (d->state) {
-        case S_SNIFF:
+        case S_SNIFF: {
             used = collect(d, data, n);
-            /* Decide as soon as the bytes cannot begin "RIFF", so a raw
+            /* Decide as soon as the bytes cannot begin a known magic, so a raw
              * stream shorter than 4 bytes still yields its samples. */
-            if (d->head_len < d->head_need && memcmp(d->head, "RIFF", d->head_len) == 0)
+            const struct magic *m = sniff(d->head, d->head_len);
+            if (d->head_len < d->head_need && m != NULL)
                 break;
-            if (d->head_len == d->head_need && memcmp(d->head, "RIFF", 4) == 0) {
+            if (m != NULL && m->refused != NULL) {
+                printable_id(d->chunk_id, d->head);
+                return fail(d, "stream starts with '%s': %s; send WAV or raw PCM", d->chunk_id, m->refused);
+            }
+            if (m != NULL) {
+                memcpy(d->riff_id, m->id, sizeof d->riff_id);
                 d->is_wav = 1;
                 d->state = S_RIFF;
                 d->head_need = 12;
@@ -233,14 +281,17 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
                 d->head_len = 0;
             }
             break;
+        }
         case S_RIFF:
             used = collect(d, data, n);
             if (d->head_len < d->head_need)
                 break;
             if (memcmp(d->head + 8, "WAVE", 4) != 0) {
                 printable_id(d->chunk_id, d->head + 8);
-                return fail(d, "stream starts with RIFF but is not RIFF/WAVE (form type '%s')", d->chunk_id);
+                return fail(d, "stream has a %s header that is not %s/WAVE (form type '%s')",
+                            d->riff_id, d->riff_id, d->chunk_id);
             }
+            d->have_fmt = 0;  /* (a WAV after another must bring its own) */
             d->state = S_CHUNK;
             d->head_len = 0;
             d->head_need = 8;
@@ -253,7 +304,15 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
             printable_id(d->chunk_id, d->head);
             d->head_len = 0;
             d->pad = size & 1;
-            if (memcmp(d->head, "fmt ", 4) == 0) {
+            if (is_wav_header(d->head)) {
+                /* Another WAV file after this one (a recorder that sends each
+                 * slice as a file): its header follows; its audio continues
+                 * the stream. */
+                memcpy(d->riff_id, d->chunk_id, sizeof d->riff_id);
+                d->head_len = 8;
+                d->head_need = 12;
+                d->state = S_RIFF;
+            } else if (memcmp(d->head, "fmt ", 4) == 0) {
                 if (d->have_fmt)
                     return fail(d, "WAV has a second fmt chunk");
                 if (size < 16 || size > MAX_FMT_BYTES)

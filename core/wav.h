@@ -1,13 +1,17 @@
 /* Incremental audio stream decoder: RIFF/WAVE or raw PCM to mono float32.
  *
  * Bytes arrive in chunks of any size (a header may be split anywhere).  A
- * stream whose first four bytes are "RIFF" is parsed as WAV whatever raw
- * format was declared; otherwise the declared raw format applies.  WAV
+ * stream whose first four bytes are "RIFF" (or "RF64"/"BW64", the 64-bit
+ * layouts) is parsed as WAV whatever raw format was declared; one that
+ * starts like another container (RIFX, FLAC, Ogg, WebM, AIFF, CAF) is
+ * refused by name; otherwise the declared raw format applies.  WAV
  * support: PCM 8/16/24/32-bit, IEEE float 32/64-bit, A-law, mu-law and
  * WAVE_FORMAT_EXTENSIBLE carrying PCM or float; 1-32 channels; 8-192 kHz;
- * unknown chunks (LIST, fact, cue, ...) are skipped; a data size of 0 or
- * 0xFFFFFFFF (streaming writers) means "until the end of the stream".
- * Incomplete frames are carried over to the next chunk.
+ * unknown chunks (LIST, fact, ds64, cue, ...) are skipped; a data size of 0 or
+ * 0xFFFFFFFF (streaming writers) means "until the end of the stream".  A
+ * WAV file may follow another (a recorder that sends each slice as a
+ * file) if it has the same sample rate.  Incomplete frames are carried
+ * over to the next chunk.
  *
  * Errors are sticky: after one, every call returns it again, and
  * lumen_decoder_error() says precisely what was wrong.
@@ -46,7 +50,9 @@ void lumen_decoder_free(lumen_decoder *d);
 size_t lumen_decoder_max_frames(const lumen_decoder *d, size_t n);
 
 /* Consumes n bytes; writes decoded mono samples to out (room for
- * lumen_decoder_max_frames(d, n)) and their count to *frames. */
+ * lumen_decoder_max_frames(d, n)) and their count to *frames.  On
+ * LUMEN_DECODE_EFORMAT, *frames still counts the samples decoded before the
+ * bad bytes: they are good audio. */
 int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *out, size_t *frames);
 
 /* End of stream.  Fails if the stream ended inside a WAV header; returns in

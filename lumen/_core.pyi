@@ -45,6 +45,10 @@ class Resampler:
 class DecodeError(ValueError):
     """Malformed or unsupported audio; the message says what was wrong."""
 
+    decoded: npt.NDArray[np.float32] | None
+    """The samples the failing call decoded before the bad bytes."""
+    def __init__(self, message: str, decoded: npt.NDArray[np.float32] | None = None) -> None: ...
+
 class Decoder:
     """Incremental WAV / raw PCM decoder to mono float32 (core/wav.c, core/pcm.c)."""
 

@@ -8,6 +8,8 @@ from failure to wire lives here and nowhere else.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LumenError(Exception):
     """Base class: ``code`` is the protocol error code, ``close_code`` the WebSocket close."""
@@ -23,10 +25,19 @@ class ConfigError(LumenError):
 
 
 class AudioFormatError(LumenError, ValueError):
-    """Audio bytes or declared audio options cannot be decoded."""
+    """Audio bytes or declared audio options cannot be decoded.
+
+    ``decoded``: the samples decoded from the same bytes before the bad ones
+    (an ``np.ndarray``; None when there were none): accepted audio, still to
+    be transcribed.
+    """
 
     code = "invalid_audio"
     close_code = 1007
+
+    def __init__(self, message: str, decoded: Any = None) -> None:
+        super().__init__(message)
+        self.decoded = decoded
 
 
 class ModelError(LumenError):

@@ -71,11 +71,15 @@ class AudioDecoder:
         return self._native.is_wav
 
     def feed(self, data: bytes | bytearray | memoryview) -> np.ndarray:
-        """Decode ``data``; may return no samples (header still incomplete)."""
+        """Decode ``data``; may return no samples (header still incomplete).
+
+        Bad bytes raise :class:`AudioFormatError`; the samples decoded before
+        them in the same ``data`` are its ``decoded``.
+        """
         try:
             return self._native.feed(memoryview(data).cast("B"))
         except _core.DecodeError as exc:
-            raise AudioFormatError(str(exc)) from None
+            raise AudioFormatError(str(exc), exc.decoded) from None
 
     def finish(self) -> np.ndarray:
         """End of stream.  Raises if it ended inside a WAV header.

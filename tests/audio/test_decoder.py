@@ -191,6 +191,55 @@ def test_streaming_data_size_means_until_the_end(speech, size):
     np.testing.assert_array_equal(decode(wav_bytes(audio, data_size=size)), reference(audio, "pcm_s16le"))
 
 
+def test_rf64_and_bw64_decode_like_riff(speech):
+    """The 64-bit layouts: RIFF and data sizes 0xFFFFFFFF, the real ones in a ds64 chunk (skipped)."""
+    audio = encode(speech, "pcm_s16le")
+    ds64 = chunk(b"ds64", struct.pack("<QQQI", 0, len(audio), len(audio) // 2, 0))
+    body = b"WAVE" + ds64 + fmt_chunk(1, 1, 16000, 16) + chunk(b"data", audio, 0xFFFFFFFF)
+    for magic in (b"RF64", b"BW64"):
+        data = magic + b"\xff\xff\xff\xff" + body
+        decoder = AudioDecoder()
+        np.testing.assert_array_equal(decode_in_pieces(decoder, data, [1, 3, 30]), reference(audio, "pcm_s16le"))
+        assert decoder.is_wav and decoder.sample_rate == 16000
+
+
+def test_wav_files_one_after_another_continue_the_stream(speech):
+    """A recorder that sends each slice as a whole WAV file: every file's audio, in order."""
+    audio = encode(speech, "pcm_s16le")
+    parts = [audio[:10000], audio[10000:60002], audio[60002:]]
+    files = [wav_bytes(parts[0]), wav_bytes(parts[1], after=chunk(b"LIST", b"INFO")), wav_bytes(parts[2])]
+    data = b"".join(files)
+    expected = reference(audio, "pcm_s16le")
+    np.testing.assert_array_equal(decode(data), expected)
+    rng = np.random.default_rng(7)
+    for n_cuts in (1, 5, 300):
+        np.testing.assert_array_equal(
+            decode_in_pieces(AudioDecoder(), data, sorted(rng.integers(0, len(data), n_cuts))), expected)
+    # Another channel count or encoding is fine (the output is mono float); another rate is not.
+    stereo_u8 = wav_bytes(bytes(range(100, 120)), 1, 2, 16000, 8)
+    assert decode(files[0] + stereo_u8).size == len(parts[0]) // 2 + 10
+    decoder = AudioDecoder()
+    with pytest.raises(AudioFormatError, match="^a WAV header inside the stream declares 8000 Hz; "
+                                               "the stream is 16000 Hz$"):
+        decode_in_pieces(decoder, files[0] + wav_bytes(parts[1], rate=8000), [])
+
+
+def test_audio_before_bad_bytes_in_the_same_feed_is_kept(testdata):
+    """A whole file in one message with a bad chunk after its audio: the audio comes with the error."""
+    data = (testdata / "jfk.wav").read_bytes()
+    expected, _ = read_wav(testdata / "jfk.wav")
+    for tail, message in [(b"LIST" + struct.pack("<I", 32 << 20), "WAV chunk 'LIST' declares 33554432 bytes; "
+                           "non-audio chunks over 16777216 bytes are refused"),
+                          (fmt_chunk(1, 1, 16000, 16), "WAV has a second fmt chunk")]:
+        with pytest.raises(AudioFormatError, match=f"^{re.escape(message)}$") as error:
+            AudioDecoder().feed(data + tail)
+        np.testing.assert_array_equal(error.value.decoded, expected)
+    # Bad bytes first: nothing decoded.
+    with pytest.raises(AudioFormatError) as error:
+        AudioDecoder().feed(b"RIFF\x00\x00\x00\x00AVI " + data)
+    assert error.value.decoded.size == 0
+
+
 def test_incomplete_last_frame_is_dropped_with_a_warning(caplog):
     decoder = AudioDecoder(RawFormat("pcm_s24le"))
     assert decoder.feed(b"\x00\x00\x40\x00\x00").tolist() == [0.5]
@@ -232,9 +281,20 @@ MALFORMED = [
     (riff(chunk(b"data", b"\x00\x00"), fmt_chunk(1, 1, 16000, 16)), "WAV data chunk comes before the fmt chunk"),
     (riff(fmt_chunk(1, 1, 16000, 16), chunk(b"data", b"\x00\x00"), fmt_chunk(1, 1, 16000, 16)),
      "WAV has a second fmt chunk"),
-    (b"RIFF\x24\x00\x00\x00AVI LIST", "stream starts with RIFF but is not RIFF/WAVE (form type 'AVI ')"),
+    (b"RIFF\x24\x00\x00\x00AVI LIST", "stream has a RIFF header that is not RIFF/WAVE (form type 'AVI ')"),
     # Found by tests/fuzz/fuzz_decode.py: non-text bytes in a message broke the bindings.
-    (b"RIFF\x24\x00\x00\x00\x80>\x00A", "stream starts with RIFF but is not RIFF/WAVE (form type '?>?A')"),
+    (b"RIFF\x24\x00\x00\x00\x80>\x00A", "stream has a RIFF header that is not RIFF/WAVE (form type '?>?A')"),
+    (wav_bytes(b"\x00" * 4) + b"RIFF\x24\x00\x00\x00AVI ",
+     "stream has a RIFF header that is not RIFF/WAVE (form type 'AVI ')"),
+    # Containers that are not WAV are refused by name, not decoded as raw noise.
+    (b"fLaC\x00\x00\x00\x22", "stream starts with 'fLaC': FLAC is not supported; send WAV or raw PCM"),
+    (b"OggS\x00\x02", "stream starts with 'OggS': Ogg (Opus, Vorbis) is not supported; send WAV or raw PCM"),
+    (b"\x1a\x45\xdf\xa3\x9f", "stream starts with '?E??': WebM/Matroska (e.g. a browser's MediaRecorder) "
+     "is not supported; send WAV or raw PCM"),
+    (b"RIFX\x00\x00\x00\x24WAVE", "stream starts with 'RIFX': big-endian WAV (RIFX) is not supported; "
+     "send WAV or raw PCM"),
+    (b"FORM\x00\x00\x00\x24AIFF", "stream starts with 'FORM': AIFF is not supported; send WAV or raw PCM"),
+    (b"caff\x00\x01", "stream starts with 'caff': Core Audio Format (CAF) is not supported; send WAV or raw PCM"),
     (riff(fmt_chunk(1, 2, 16000, 16), chunk(b"data", b"\x00" * 6)),
      "WAV data chunk size is not a whole number of 4-byte frames"),
     (riff(fmt_chunk(1, 1, 16000, 16, extensible=True)[:-1] + b"\x00"),

@@ -483,11 +483,11 @@ static void test_malformed_inputs(void)
     /* RIFF that is not WAVE. */
     riff(&b);
     memcpy(b.data + 8, "AVI ", 4);
-    expect_error(&b, LUMEN_DECODE_EFORMAT, "stream starts with RIFF but is not RIFF/WAVE (form type 'AVI ')");
+    expect_error(&b, LUMEN_DECODE_EFORMAT, "stream has a RIFF header that is not RIFF/WAVE (form type 'AVI ')");
     /* ... with bytes that are not text (found by tests/fuzz/fuzz_decode.py: it broke the bindings). */
     riff(&b);
     memcpy(b.data + 8, "\x80>\0A", 4);
-    expect_error(&b, LUMEN_DECODE_EFORMAT, "stream starts with RIFF but is not RIFF/WAVE (form type '?>?A')");
+    expect_error(&b, LUMEN_DECODE_EFORMAT, "stream has a RIFF header that is not RIFF/WAVE (form type '?>?A')");
 
     /* Data size that is not a whole number of frames. */
     riff(&b);
@@ -517,6 +517,70 @@ static void test_malformed_inputs(void)
     decoded res;
     decode(b.data, b.len, LUMEN_PCM_S16, &res);
     CHECK(res.len == 1 && res.finish_rc == LUMEN_DECODE_OK && res.dangling == 3);
+}
+
+/* Other containers are refused by name; RF64/BW64 and WAV files one after
+ * another decode; the samples before bad bytes are still counted. */
+static void test_containers(void)
+{
+    bytes b;
+    decoded res;
+    static const char *const refused[][2] = {
+        {"fLaC", "stream starts with 'fLaC': FLAC is not supported; send WAV or raw PCM"},
+        {"RIFX", "stream starts with 'RIFX': big-endian WAV (RIFX) is not supported; send WAV or raw PCM"},
+        {"\x1a\x45\xdf\xa3", "stream starts with '?E?\?': WebM/Matroska (e.g. a browser's MediaRecorder) "
+                             "is not supported; send WAV or raw PCM"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        b.len = 0;
+        put(&b, refused[i][0], 4);
+        put32(&b, 0);
+        expect_error(&b, LUMEN_DECODE_EFORMAT, refused[i][1]);
+    }
+    /* A raw stream that only begins like a magic is raw. */
+    b.len = 0;
+    put(&b, "fLa\0", 4);
+    decode(b.data, b.len, LUMEN_PCM_S16, &res);
+    CHECK(res.feed_rc == LUMEN_DECODE_OK && res.len == 2);
+
+    /* RF64: sizes 0xFFFFFFFF, a ds64 chunk to skip. */
+    b.len = 0;
+    put(&b, "RF64", 4);
+    put32(&b, 0xFFFFFFFFu);
+    put(&b, "WAVE", 4);
+    chunk(&b, "ds64", "\0\0\0\0\0\0\0\0\x04\0\0\0\0\0\0\0\x02\0\0\0\0\0\0\0\0\0\0\0", 28);
+    fmt(&b, 1, 1, 16000, 16);
+    put(&b, "data", 4);
+    put32(&b, 0xFFFFFFFFu);
+    put(&b, "\0\x40\0\xc0", 4);
+    decode(b.data, b.len, LUMEN_PCM_S16, &res);
+    CHECK(res.feed_rc == LUMEN_DECODE_OK && res.finish_rc == LUMEN_DECODE_OK && res.len == 2);
+    CHECK(res.out[0] == 0.5f && res.out[1] == -0.5f);
+
+    /* Two WAV files, split at every byte: both files' samples. */
+    riff(&b);
+    fmt(&b, 1, 1, 16000, 16);
+    chunk(&b, "data", "\0\x40", 2);
+    size_t first = b.len;
+    put(&b, "RIFF", 4);
+    put32(&b, 0);
+    put(&b, "WAVE", 4);
+    fmt(&b, 1, 2, 16000, 8);
+    chunk(&b, "data", "\x80\x80\xc0\xc0", 4);
+    for (size_t cut = 0; cut <= b.len; cut++) {
+        decode_split(b.data, b.len, LUMEN_PCM_S16, 16000, 1, &cut, 1, 0, &res);
+        CHECK(res.feed_rc == LUMEN_DECODE_OK && res.finish_rc == LUMEN_DECODE_OK && res.len == 3);
+        CHECK(res.out[0] == 0.5f && res.out[1] == 0.0f && res.out[2] == 0.5f);
+    }
+    /* ...but not at another rate: the error comes with the first file's sample. */
+    b.len = first;
+    put(&b, "RIFF", 4);
+    put32(&b, 0);
+    put(&b, "WAVE", 4);
+    fmt(&b, 1, 1, 8000, 16);
+    expect_error(&b, LUMEN_DECODE_EFORMAT, "a WAV header inside the stream declares 8000 Hz; the stream is 16000 Hz");
+    decode(b.data, b.len, LUMEN_PCM_S16, &res);
+    CHECK(res.len == 1 && res.out[0] == 0.5f);
 }
 
 static void test_errors_are_sticky(void)
@@ -579,6 +643,7 @@ int main(void)
     test_unbounded_data();
     test_incomplete_frames();
     test_malformed_inputs();
+    test_containers();
     test_errors_are_sticky();
     test_corruption_never_crashes();
     return check_report("decoder");
