@@ -120,7 +120,8 @@ class Settings:
 
     # --- limits --------------------------------------------------------------
     max_frame_bytes: int = _doc(
-        "Largest accepted WebSocket message. Larger ones end the session with 1009.",
+        "Largest accepted WebSocket message, audio or text. Larger ones end the session "
+        "with 1009 (and so does an audio message holding more than `max_lag` seconds).",
         4 * 1024 * 1024)
     idle_timeout: float = _doc(
         "Seconds without audio or keepalive before a session is closed (1008).", 30.0)
@@ -132,7 +133,8 @@ class Settings:
         "Concurrent sessions per token `sub`; beyond it the handshake gets 429.", 4)
     max_lag: float = _doc(
         "Seconds of received audio not yet transcribed beyond which a session is "
-        "closed with 1013 (server overloaded).", 60.0)
+        "closed with 1013 (server overloaded), after its finals. Each session's ring "
+        "of untranscribed audio holds twice this (three times with `denoise`) plus 10 s.", 60.0)
     max_send_buffer: int = _doc(
         "Bytes of messages a connection may have waiting to be sent because its "
         "client does not read them (beyond what the kernel holds). Beyond it the "
@@ -171,7 +173,7 @@ class Settings:
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ConfigError("tls_certfile and tls_keyfile must be set together")
         for name in ("workers", "threads", "contexts", "diarization_workers", "denoise_workers", "max_sessions",
-                     "max_sessions_per_user", "max_frame_bytes"):
+                     "max_sessions_per_user", "max_frame_bytes", "max_send_buffer"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.vad_aggressiveness <= 3:
@@ -180,8 +182,9 @@ class Settings:
                      "max_session_seconds", "max_lag"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.resume_grace < 0:
-            raise ConfigError(f"resume_grace must not be negative, got {self.resume_grace}")
+        for name in ("resume_grace", "jwt_leeway"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         if not 0 <= self.retention_days < float("inf"):
             raise ConfigError(f"retention_days must be 0 (keep) or a positive number of days, "
                               f"got {self.retention_days}")

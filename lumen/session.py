@@ -65,6 +65,19 @@ log = logging.getLogger(__name__)
 TARGET_RATE = 16000
 
 
+def ring_seconds(max_lag: float, front_end: bool) -> float:
+    """Capacity (seconds) of a session's ring of untranscribed audio.
+
+    After each message the session ends (1013) if the recognizer is more
+    than ``max_lag`` behind (or, with the front end, its queue is longer),
+    and a message may hold at most ``max_lag`` of audio: the recognizer can
+    then be handed twice ``max_lag`` (three times with the front end's
+    queue) before the ending session flushes, plus the pre-roll and the
+    previous final's context before the oldest pending audio.
+    """
+    return (3 if front_end else 2) * max_lag + 10.0
+
+
 class SessionLimits:
     """Counts live sessions per server and per user (``sub``); used at the handshake."""
 
@@ -160,7 +173,8 @@ class Session:
             StreamingOptions(interim_results=options.interim_results,
                              partial_interval=self._settings.partial_interval,
                              max_segment=self._settings.max_segment,
-                             max_lag=self._settings.max_lag),
+                             max_lag=self._settings.max_lag,
+                             ring_seconds=ring_seconds(self._settings.max_lag, self._frontend is not None)),
             emit=self._on_transcript,
             on_failure=self._on_recognizer_failure,
             split=self._speakers.split if self._speakers is not None else None)
@@ -220,15 +234,24 @@ class Session:
         if self._ending is not None:
             return
         self._touch()
-        if len(data) > self._settings.max_frame_bytes:
-            self.end(SessionPolicyError(
-                "frame_too_large", f"audio frame of {len(data)} bytes exceeds the limit of "
-                f"{self._settings.max_frame_bytes} bytes", protocol.CLOSE_TOO_BIG))
+        if self._refuse_size("audio", len(data)):
             return
         try:
-            self._push(self._decoder.feed(data))
+            pcm, bad = self._decoder.feed(data), None
         except AudioFormatError as exc:
-            self.end(exc)
+            pcm, bad = (exc.decoded if exc.decoded is not None else np.zeros(0, np.float32)), exc
+        seconds = pcm.size / (self._decoder.sample_rate or TARGET_RATE)
+        if seconds > self._settings.max_lag:
+            # More than the session may be ahead of transcription at all (the
+            # recognizer's ring is sized for max_lag ahead plus one such message).
+            self.end(SessionPolicyError(
+                "frame_too_large", f"audio message of {seconds:.1f} s exceeds max_lag "
+                f"({self._settings.max_lag:.0f} s); send audio in messages of 20 ms to 5 s",
+                protocol.CLOSE_TOO_BIG))
+            return
+        self._push(pcm)  # (with bad bytes after it: the good audio before them)
+        if bad is not None:
+            self.end(bad)
             return
         frontend_lag = self._frontend.queued_samples / TARGET_RATE if self._frontend is not None else 0.0
         if self._recognizer.overloaded or frontend_lag > self._settings.max_lag:
@@ -236,9 +259,18 @@ class Session:
                 "overloaded", f"transcription is more than {self._settings.max_lag:.0f} s behind "
                 "the audio; the server is overloaded", protocol.CLOSE_OVERLOADED))
 
+    def _refuse_size(self, kind: str, size: int) -> bool:
+        """End the session if a message is over ``max_frame_bytes``; True if it was."""
+        if size <= self._settings.max_frame_bytes:
+            return False
+        self.end(SessionPolicyError(
+            "frame_too_large", f"{kind} message of {size} bytes exceeds the limit of "
+            f"{self._settings.max_frame_bytes} bytes", protocol.CLOSE_TOO_BIG))
+        return True
+
     def on_text(self, text: str) -> None:
         """A text frame: a control message."""
-        if self._ending is not None:
+        if self._ending is not None or self._refuse_size("text", len(text.encode())):
             return
         try:
             message = protocol.parse_client_message(text)
@@ -385,14 +417,9 @@ class Session:
     async def _end(self, error: LumenError | None, reason: str) -> None:
         self._cancel_timers()
         try:
-            if isinstance(error, AudioFormatError):
-                await self._finish_frontend()  # audio accepted before bad audio is still transcribed
-            else:
-                await self._flush_input()  # (the front end's tail included)
-            await self._recognizer.finish()
-        except AudioFormatError as exc:  # the decoder's held-back tail was bad
-            error = error or exc
-            await self._finish_frontend()
+            bad_end = await self._flush_input()  # (the front end's tail included)
+            if bad_end is not None and error is None:
+                error, reason = bad_end, bad_end.code
             await self._recognizer.finish()
         except Exception as exc:  # the recognizer already reported it
             log.debug("recognizer ended with %r", exc, extra={"session_id": self.id})
@@ -422,20 +449,26 @@ class Session:
                  self._recognizer.segments, extra={"session_id": self.id})
         self.ended.set()
 
-    async def _flush_input(self) -> None:
-        """Push out what the decoder, resampler and front end still hold; close open speech."""
-        self._push(self._decoder.finish())
+    async def _flush_input(self) -> AudioFormatError | None:
+        """Push out what the decoder, resampler and front end still hold; close open speech.
+
+        Returns the decoder's error when the stream was bad or ended inside a
+        WAV header: the audio accepted before it is flushed all the same.
+        """
+        try:
+            self._push(self._decoder.finish())
+            bad_end = None
+        except AudioFormatError as exc:
+            bad_end = exc
         if self._resampler is not None:
             self._feed16k(self._resampler.flush())
-        await self._finish_frontend()
+        if self._frontend is not None:
+            await self._frontend.finish()
         events = self._vad.flush()
         self._recognizer.push(np.zeros(0, dtype=np.float32), events)
         if self._speakers is not None:
             self._speakers.flush(events)
-
-    async def _finish_frontend(self) -> None:
-        if self._frontend is not None:
-            await self._frontend.finish()
+        return bad_end
 
     def _send(self, message: str) -> None:
         if self._connected:

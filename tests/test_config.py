@@ -46,6 +46,8 @@ def test_env_types_and_config_env_var(tmp_path):
     ({"LUMEN_CONTEXTS": "0"}, "contexts"),
     ({"LUMEN_DENOISE": "maybe"}, "cannot read"),
     ({"LUMEN_DENOISE_WORKERS": "0"}, "denoise_workers"),
+    ({"LUMEN_JWT_LEEWAY": "-5"}, "jwt_leeway must not be negative, got -5.0"),
+    ({"LUMEN_MAX_SEND_BUFFER": "0"}, "max_send_buffer must be at least 1, got 0"),
 ])
 def test_invalid_values(environ, message):
     with pytest.raises(ConfigError, match=message):

@@ -154,6 +154,66 @@ def test_oversized_frame_1009(make_server, token):
     assert events[-1].code == 1009
 
 
+def test_oversized_text_message_1009(make_server, token):
+    small = make_server(max_frame_bytes=64 * 1024)
+
+    async def scenario():
+        client = await LumenClient.connect(small.url, token)
+        await client.connection.write_message('{"type": "keepalive", "pad": "' + "x" * (100 * 1024) + '"}')
+        return await asyncio.wait_for(collect(client), 30)
+
+    events = asyncio.run(scenario())
+    assert [(e.code, e.message) for e in events if isinstance(e, ServerError)] == [
+        ("frame_too_large", "text message of 102432 bytes exceeds the limit of 65536 bytes")]
+    assert events[-1].code == 1009
+
+
+def pcm_s16(audio: np.ndarray) -> bytes:
+    return np.clip(audio * 32768, -32768, 32767).astype("<i2").tobytes()
+
+
+def test_message_with_more_audio_than_max_lag_1009(make_server, token, jfk):
+    """One message may not put the session further ahead than ``max_lag``; the audio before it is kept."""
+    audio, rate, _ = jfk
+    strict = make_server(max_lag=5.0)
+
+    async def scenario():
+        client = await LumenClient.connect(strict.url, token, {"diarize": "false"})
+        await client.send_audio(pcm_s16(audio[:4 * rate]))
+        await client.send_audio(pcm_s16(audio[4 * rate:]))  # 7 s
+        return await asyncio.wait_for(collect(client), 60)
+
+    events = asyncio.run(scenario())
+    assert [(e.code, e.message) for e in events if isinstance(e, ServerError)] == [
+        ("frame_too_large", "audio message of 7.0 s exceeds max_lag (5 s); send audio in messages of 20 ms to 5 s")]
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and ended[0].audio_seconds == pytest.approx(4.0)
+    assert "fellow americans" in final_text(events).lower(), "audio before the message is transcribed"
+    assert events[-1].code == 1009
+
+
+def test_two_long_messages_end_overloaded_not_dropped(make_server, token, jfk):
+    """Found by an audit: two 66 s messages (under max_lag 70 s each) overflowed the
+    recognizer's 120 s ring, and the connection was dropped without a word.  Now
+    the ring holds what the session may accept: 1013 after the second, all of it transcribed."""
+    audio, rate, _ = jfk
+    lenient = make_server(max_lag=70.0)
+    message = pcm_s16(np.tile(audio, 6))  # 66 s of speech
+
+    async def scenario():
+        client = await LumenClient.connect(lenient.url, token, {"diarize": "false", "interim_results": "false"})
+        await client.send_audio(message)
+        await client.send_audio(message)
+        return await asyncio.wait_for(collect(client), 300)
+
+    events = asyncio.run(scenario())
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["overloaded"]
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and ended[0].audio_seconds == pytest.approx(132.0)
+    assert final_text(events).lower().count("ask what you can do for your country") == 12, "every copy transcribed"
+    assert events[-1].code == 1013
+
+
 def test_garbage_audio_1007_and_server_keeps_serving(server, token, jfk):
     async def scenario():
         client = await LumenClient.connect(server.url, token)
@@ -167,6 +227,37 @@ def test_garbage_audio_1007_and_server_keeps_serving(server, token, jfk):
     audio, rate, reference = jfk
     _, events = asyncio.run(stream_session(server.url, token, wav_bytes(audio, rate), rate * 2))
     check_session(events, reference, audio.size / rate)
+
+
+def test_each_message_a_whole_wav_file(server, token, jfk):
+    """A recorder that sends each one-second slice as a WAV file of its own: one stream."""
+    audio, rate, reference = jfk
+    data = b"".join(wav_bytes(audio[i:i + rate], rate) for i in range(0, audio.size, rate))
+    file_bytes = len(wav_bytes(audio[:rate], rate))  # one message a file
+    _, events = asyncio.run(stream_session(server.url, token, data, file_bytes, chunk_seconds=1.0))
+    check_session(events, reference, audio.size / rate)
+
+
+@pytest.mark.parametrize("tail, sent_as", [(b"LIST" + struct.pack("<I", 32 << 20), "one message"),
+                                            (b"RIFF\x24\x00\x00\x00WA", "a stream cut inside a second WAV's header")])
+def test_audio_before_bad_bytes_is_still_transcribed(server, token, jfk, tail, sent_as):
+    """A whole file in one message, then bytes that cannot be decoded: the file's words
+    all come, then the error (1007); nothing accepted is lost."""
+    audio, rate, reference = jfk
+
+    async def scenario():
+        client = await LumenClient.connect(server.url, token)
+        await client.send_audio(wav_bytes(audio, rate) + tail)
+        await client.end()
+        return await asyncio.wait_for(collect(client), 60)
+
+    events = asyncio.run(scenario())
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["invalid_audio"], sent_as
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and ended[0].reason == "invalid_audio"
+    assert ended[0].audio_seconds == pytest.approx(audio.size / rate, abs=0.001)
+    assert wer(reference, final_text(events)) <= JFK_MAX_WER, final_text(events)
+    assert isinstance(events[-1], Closed) and events[-1].code == 1007
 
 
 def wav_header(channels: int = 1, rate: int = 16000, fmt_size: int = 16) -> bytes:
