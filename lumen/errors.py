@@ -113,6 +113,13 @@ class CapacityError(LumenError):
     close_code = 1013
 
 
+class ShuttingDownError(CapacityError):
+    """The server is stopping (HTTP 503 at the handshake; another worker or its restart will take it)."""
+
+    code = "server_shutdown"
+    close_code = 1001
+
+
 class UserLimitError(CapacityError):
     status = 429
     code = "too_many_sessions"

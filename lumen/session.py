@@ -203,7 +203,8 @@ class Session:
 
     def _arm_timers(self) -> None:
         settings = self._settings
-        remaining_token = self.principal.expires_at - time.time()
+        # (with the clock skew the handshake allowed: a token it took is not expired at once)
+        remaining_token = self.principal.expires_at + settings.jwt_leeway - time.time()
         self._timers.append(self._loop.call_later(
             max(0.0, remaining_token),
             self._policy_end, "token_expired", "the token expired; reconnect with a fresh token"))

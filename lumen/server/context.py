@@ -22,4 +22,9 @@ class ServerContext:
     limits: SessionLimits
     metrics: ServerMetrics
     sessions: set[Session] = field(default_factory=set)
+    handshakes: int = 0
+    """Handshakes under way (from ``prepare`` to ``open`` or failure): a
+    stopping server waits for them, so none opens a session it forgets."""
+    stopping: bool = False
+    """SIGTERM came: new handshakes are refused (503 ``server_shutdown``)."""
     sweeper: SessionSweeper = field(default_factory=SessionSweeper)

@@ -116,18 +116,23 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    sessions = list(context.sessions)
-    log.info("shutting down: no new connections; flushing %d session(s)", len(sessions))
+    log.info("shutting down: no new connections; flushing %d session(s)", len(context.sessions))
+    context.stopping = True  # handshakes from now on: 503
     server.stop()
     if sweeper is not None:
         sweeper.stop()
-    for session in sessions:
-        session.end(SessionPolicyError("server_shutdown", "the server is shutting down",
-                                       CLOSE_GOING_AWAY))
-    # A session leaves context.sessions once it has ended and its connection closed.
+    # A session leaves context.sessions once it has ended and its connection
+    # closed.  Handshakes under way (an upgrade on a kept-alive connection, a
+    # store write) may still open one: it is ended as soon as it is there.
     deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
-    while context.sessions and time.monotonic() < deadline:
+    while (context.sessions or context.handshakes) and time.monotonic() < deadline:
+        for session in list(context.sessions):
+            session.end(SessionPolicyError("server_shutdown", "the server is shutting down",
+                                           CLOSE_GOING_AWAY))  # (once: end() is idempotent)
         await asyncio.sleep(0.05)
+    if context.sessions:
+        log.warning("%d session(s) still flushing after %d s; their connections are cut",
+                    len(context.sessions), SHUTDOWN_GRACE_SECONDS)
     context.session_services.engine.close()
     if context.session_services.frontend_executor is not None:
         context.session_services.frontend_executor.shutdown(wait=False)

@@ -19,7 +19,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from lumen import protocol
 from lumen.auth import Principal
-from lumen.errors import BadRequestError, LumenError, OriginNotAllowedError
+from lumen.errors import BadRequestError, LumenError, OriginNotAllowedError, ShuttingDownError
 from lumen.server.context import ServerContext
 from lumen.server.refusals import write_refusal
 from lumen.session import Session
@@ -48,6 +48,7 @@ class TranscribeHandler(WebSocketHandler):
         self.options: protocol.SessionOptions | None = None
         self.recorder: SessionRecorder | None = None
         self._slot_held = False
+        self._handshaking = False  # counted in context.handshakes
         self._unsent = 0  # bytes handed to Tornado that the client has not taken yet
 
     # -- handshake ------------------------------------------------------------
@@ -74,7 +75,11 @@ class TranscribeHandler(WebSocketHandler):
         raise OriginNotAllowedError(f"origin {origin!r} may not open sessions on this server")
 
     async def prepare(self) -> None:
+        self._handshaking = True
+        self.context.handshakes += 1
         try:
+            if self.context.stopping:
+                raise ShuttingDownError("the server is shutting down; connect again")
             self._check_origin()
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
             token = bearer_token(self.request.headers.get("Authorization"), query.get("token"))
@@ -120,14 +125,35 @@ class TranscribeHandler(WebSocketHandler):
     # -- connection -----------------------------------------------------------
     def open(self, *args: Any, **kwargs: Any) -> None:
         assert self.principal is not None and self.options is not None
+        self._handshake_done()
         self.meter = self.context.metrics.session()
-        self.session = Session(self.context.session_services, self.principal, self.options,
-                               send=self._send, close=self._close, recorder=self.recorder)
-        self.context.sessions.add(self.session)
-        self.session.start()
+        try:
+            session = Session(self.context.session_services, self.principal, self.options,
+                              send=self._send, close=self._close, recorder=self.recorder)
+        except Exception:  # a bug: this client gets 1011, the slot and the stored row are freed
+            log.exception("session setup failed")
+            self._give_up_handshake()
+            self._close(protocol.CLOSE_INTERNAL, "internal_error")
+            return
+        self.session = session
+        self.context.sessions.add(session)
+        session.start()
+
+    def _handshake_done(self) -> None:
+        if self._handshaking:
+            self._handshaking = False
+            self.context.handshakes -= 1
+
+    def _give_up_handshake(self) -> None:
+        """Free what prepare() took for a session that will not be."""
+        if self._slot_held:
+            self._release(None)
+            if self.recorder is not None:
+                self.recorder.abandon()
 
     def on_message(self, message: str | bytes) -> None:
-        assert self.session is not None
+        if self.session is None:
+            return  # its setup failed: the connection is closing
         if isinstance(message, bytes):
             self.session.on_audio(message)
             self.meter.received(self.session.audio_seconds)
@@ -142,11 +168,11 @@ class TranscribeHandler(WebSocketHandler):
 
     def on_finish(self) -> None:
         # Also called after a successful upgrade (status 101); only a handshake
-        # that failed after prepare() reserved a slot still holds one here.
-        if self.get_status() != 101 and self._slot_held:
-            self._release(None)
-            if self.recorder is not None:  # stored, then the upgrade failed (the client left)
-                self.recorder.abandon()
+        # that failed after prepare() reserved a slot still holds one here
+        # (stored, then the upgrade failed: the client left).
+        self._handshake_done()
+        if self.get_status() != 101:
+            self._give_up_handshake()
 
     def _release(self, session: Session | None) -> None:
         if self._slot_held and self.principal is not None:

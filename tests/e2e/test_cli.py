@@ -330,6 +330,42 @@ def test_sigterm_mid_stream_flushes_finals_then_1001(tiny_model, testdata, tmp_p
     assert {entry["pid"] for entry in shutdowns} == workers_ready, "every worker shut down cleanly"
 
 
+def test_a_handshake_after_sigterm_is_refused_not_forgotten(tiny_model, testdata, tmp_path):
+    """Found by an audit: an upgrade sent after SIGTERM on a kept-alive HTTP connection
+    opened a session that the shutdown never ended (cut at the grace's end, without
+    close frame, error or session.ended).  Now a stopping server answers 503."""
+    served = ServeProcess(tiny_model, tmp_path, "--log-format", "json").start()
+    token = mint_token(SECRET, sub="late")
+    audio, rate = read_wav(testdata / "sample.wav")
+
+    async def scenario():
+        busy = await LumenClient.connect(served.url, token)  # its flush keeps the server up a while
+        receiver = asyncio.ensure_future(collect(busy))
+        await busy.send_audio(wav_bytes(audio, rate))
+        late = socket.create_connection(("127.0.0.1", served.port))
+        late.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert late.recv(4096).startswith(b"HTTP/1.1 200"), "kept alive"
+        served.signal(signal.SIGTERM)
+        await asyncio.to_thread(wait_for_log, served, lambda entries: any(
+            e["message"].startswith("shutting down") for e in entries), "the shutdown")
+        late.sendall(f"GET /ws/transcribe?token={token} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode())
+        answer = await asyncio.to_thread(late.recv, 4096)
+        late.close()
+        return answer, await asyncio.wait_for(receiver, 120)
+
+    try:
+        answer, events = asyncio.run(scenario())
+        assert served.wait() == 0
+    finally:
+        served.stop()
+    assert answer.startswith(b"HTTP/1.1 503"), answer
+    assert b"Retry-After" in answer and b'"error": "server_shutdown"' in answer, answer
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["server_shutdown"]
+    assert isinstance(events[-1], Closed) and events[-1].code == 1001
+
+
 def wait_for_log(served: ServeProcess, predicate, what: str) -> list[dict]:
     """Poll the server's JSON log until ``predicate(entries)`` holds."""
     deadline = time.monotonic() + START_SECONDS

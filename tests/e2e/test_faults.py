@@ -186,3 +186,36 @@ def test_every_second_and_every_utterance_of_sample_wav_arrives(server, token, t
     missed = [(start, end, text) for start, end, text in stm_utterances(testdata / "sample.stm")
               if not any(w.start < end + 0.3 and start - 0.3 < w.end for w in words)]
     assert not missed, f"utterances without a final word: {missed}"
+
+
+def test_a_session_whose_setup_fails_gets_1011_and_frees_its_slot(make_server, token, monkeypatch):
+    """Found by an audit: an exception while the session was being built (after the
+    upgrade) left the client without a close frame, its slot taken (after four, the
+    user got 429) and its stored row active."""
+    server = make_server(diarization=False)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("injected setup failure")
+
+    monkeypatch.setattr("lumen.server.ws.Session", broken)
+
+    async def attempt() -> Any:
+        try:
+            await LumenClient.connect(server.url, token)
+        except Exception as exc:  # no session.started: what is tested
+            return exc
+        return None
+
+    for _ in range(5):  # more than max_sessions_per_user (4)
+        failure = asyncio.run(attempt())
+        assert failure is not None and "429" not in str(failure), failure
+    server.wait_idle(10)
+    assert server.call(lambda: server.context.limits.active) == 0
+    monkeypatch.undo()
+
+    async def serves() -> list[Any]:  # and it serves again
+        client = await LumenClient.connect(server.url, token)
+        await client.end()
+        return await asyncio.wait_for(collect(client), 30)
+
+    assert isinstance(asyncio.run(serves())[-1], Closed)
