@@ -8,8 +8,9 @@ do not depend on the machine's load, and a policy's own cost in latency is
 seen alone:
 
 * WER of the finals against the reference, per file: the mean over several
-  starting offsets (the file started that much later: the same speech chunked
-  and cut differently; tiny.en's output changes a lot with that), and the worst;
+  starting offsets (the file started that much later, or after that much
+  silence for a negative offset: the same speech chunked and cut differently;
+  tiny.en's output changes a lot with that), and the worst;
 * commit delay p50/p95 — seconds of audio received between the end of a
   final's last word and the final (the real latency adds the inference time
   and the chunking: ``scripts/bench_live.py`` measures that), and the same
@@ -116,7 +117,8 @@ async def evaluate(model: str, configs: list[dict], files: list[str], offsets: l
                 audio, reference = read_audio(name), normalize(reference_text(name))
                 wers = []
                 for offset in offsets:
-                    fed = audio[int(offset * 16000):]
+                    fed = (audio[int(offset * 16000):] if offset >= 0
+                           else np.concatenate([np.zeros(int(-offset * 16000), np.float32), audio]))
                     finals = await run(engine, fed, options, VadOptions(**vad_keys), DecodeOptions(**decode_keys))
                     audio_seconds += fed.size / 16000
                     wers.append(jiwer.wer(reference, normalize(" ".join(f.text for f in finals))))
@@ -146,7 +148,7 @@ def arguments(description: str, configs: list[dict], files: str) -> argparse.Arg
 def main() -> int:
     parser = arguments(__doc__, DEFAULT_CONFIGS, "sample.wav,jfk.wav,ami-ES2011a-headset-40s-46s.wav")
     parser.add_argument("--offsets", default="0,0.13,0.37,0.61,0.89",
-                        help="seconds cut from each file's start, one run each")
+                        help="seconds cut from each file's start (negative: silence put before it), one run each")
     args = parser.parse_args()
     asyncio.run(evaluate(args.model, json.loads(args.configs), args.files.split(","),
                          [float(x) for x in args.offsets.split(",")]))

@@ -137,6 +137,9 @@ class StreamingOptions:
     """A word said again right after itself in less than this many seconds
     (whisper's estimate) is whisper looping, not speech, and is merged into
     the word before (:func:`collapse_loops`).  None keeps every word."""
+    start_echo: bool = True
+    """Drop a hypothesis's trailing copy of its own first words (whisper
+    starting a short window over, :func:`start_echo`)."""
     speculate: bool = True
     """Decode an utterance's final at the VAD's pause instead of waiting for its end."""
     max_lag: float = 60.0
@@ -253,6 +256,23 @@ def padding_echo(words: list[Word], audio_end: float, margin: float) -> int:
     if len(run) == ECHO_WORDS and any(said[i:i + ECHO_WORDS] == run for i in range(n - ECHO_WORDS + 1)):
         return n
     return len(words)
+
+
+def start_echo(words: list[Word], shortest: int = ECHO_WORDS) -> int:
+    """Where ``words`` end with a copy of their own first words; ``len(words)`` if they do not.
+
+    Short of speech at the end of a short window, tiny.en may start the
+    window over: jfk.wav after 0.2 s of silence came out "And so my fellow
+    Americans. And so my fellow", sample.wav's "I didn't know you were there"
+    as that twice, each copy placed over the real audio, so no time rule
+    tells them apart.  The copy must run to the end, say at least
+    ``shortest`` words and repeat a phrase of at least as many (a word said
+    again and again is :func:`collapse_loops`' matter).  A speaker who says
+    a whole window's first words again right at its end loses the repeat.
+    """
+    said = [_norm(w.text) for w in words]
+    n = len(said)
+    return next((p for p in range(shortest, n - shortest + 1) if said[p:] == said[:n - p]), n)
 
 
 def collapse_loops(words: list[Word], shortest: float) -> list[Word]:
@@ -663,6 +683,8 @@ class StreamingRecognizer:
         (``anchor``), in session time; ``own``: where the utterance's own audio
         starts, after the previous final's context (``speech`` of :func:`repeated_prefix`);
         ``limit``: where the window's audio ends."""
+        if self.options.start_echo:
+            words = words[:start_echo(words)]
         if self.options.min_repeat is not None:
             words = collapse_loops(words, self.options.min_repeat)
         placed = [Word(w.text, w.start + offset, w.end + offset, w.probability) for w in words]

@@ -13,7 +13,7 @@ import pytest
 from lumen.asr.engine import DecodeOptions, WhisperEngine
 from lumen.asr.engine import Word
 from lumen.asr.streaming import (StreamingOptions, StreamingRecognizer, TranscriptEvent, agreement,
-                                  collapse_loops, padding_echo, repeated_prefix)
+                                  collapse_loops, padding_echo, repeated_prefix, start_echo)
 from lumen.audio.vad import SpeechEnd, SpeechPause, VadOptions, VadSegmenter
 
 
@@ -200,6 +200,18 @@ def test_a_stream_cut_off_mid_speech_gets_no_echo_in_its_last_final(engine, test
     events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
     check_invariants(events)
     assert normalize(finals_text(events)).count(phrase) == 1, finals_text(events)
+
+
+@pytest.mark.parametrize("silence", [0.2, 0.5])
+def test_a_window_said_again_from_its_start_is_dropped(engine, testdata, silence):
+    """After 0.2 or 0.5 s of silence (a client that starts streaming before its
+    speaker talks), tiny.en heard jfk.wav's first utterance as "And so my fellow
+    Americans. And so my fellow", both in the last hypothesis and in the final
+    (with ``start_echo=False`` this fails, 2026-12-04)."""
+    audio = np.concatenate([np.zeros(int(silence * 16000), np.float32), read16k(testdata / "jfk.wav")])
+    events = stream(engine, audio, StreamingOptions(), realtime=False, settle=True)
+    check_invariants(events)
+    assert normalize(finals_text(events)).count("fellow") == 1, finals_text(events)
 
 
 def test_padding_echo_is_a_run_of_the_window_said_again_past_the_audio():
@@ -420,6 +432,21 @@ def words_at(text: str, start: float, step: float = 0.4) -> list[Word]:
     """Words of ``text`` one after another, ``step`` seconds each, from ``start``."""
     return [Word(f" {w}", start + i * step, start + (i + 1) * step - 0.05, 0.9)
             for i, w in enumerate(text.split())]
+
+
+def test_start_echo_is_a_copy_of_the_first_words_to_the_end():
+    # jfk.wav after 0.2 s of silence: the window said again from its start, cut by its end.
+    said = words_at("And so my fellow Americans. And so my fellow", 0.0)
+    assert start_echo(said) == 5
+    assert start_echo(words_at("I didn't know you were there I didn't know you were there", 0.0)) == 6
+    # A loop of the start said more than twice goes from the first copy.
+    assert start_echo(words_at("what your country what your country what your", 0.0)) == 3
+    # Not a copy of the start: a repeat later in the window, too short, or not at the end.
+    assert start_echo(words_at("ask not what you can do for you ask what you can do for", 0.0)) == 14
+    assert start_echo(words_at("Hello Hello Hello", 0.0)) == 3
+    assert start_echo(words_at("no no I said no no", 0.0)) == 6
+    assert start_echo(words_at("I am fine I am fine thanks", 0.0)) == 7
+    assert start_echo([]) == 0
 
 
 def test_repeated_prefix_finds_the_committed_words_by_text_then_by_time():
