@@ -124,7 +124,8 @@ class Settings:
         "with 1009 (and so does an audio message holding more than `max_lag` seconds).",
         4 * 1024 * 1024)
     idle_timeout: float = _doc(
-        "Seconds without audio or keepalive before a session is closed (1008).", 30.0)
+        "Seconds without audio or keepalive before a session is closed (1008); not while "
+        "the server is still transcribing audio it received (the client waits for results).", 30.0)
     max_session_seconds: float = _doc(
         "Longest session, in seconds of wall time, before it is closed (1008).", 4 * 3600.0)
     max_sessions: int = _doc(

@@ -101,10 +101,10 @@ def _parse_bool(name: str, value: str) -> bool:
 
 
 def _parse_int(name: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadRequestError(f"{name} must be an integer, got {value!r}") from None
+    # ASCII digits only: int() also takes " 16000", "16_000" and other scripts' digits.
+    if not (value.isascii() and value.isdigit()):
+        raise BadRequestError(f"{name} must be an integer, got {value!r}")
+    number = int(value)
     if not low <= number <= high:
         raise BadRequestError(f"{name} must be between {low} and {high}, got {number}")
     return number

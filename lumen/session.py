@@ -217,9 +217,13 @@ class Session:
     def _touch(self) -> None:
         if self._idle is not None:
             self._idle.cancel()
-        self._idle = self._loop.call_later(
-            self._settings.idle_timeout, self._policy_end, "idle_timeout",
-            f"no audio or keepalive for {self._settings.idle_timeout:.0f} s")
+        self._idle = self._loop.call_later(self._settings.idle_timeout, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        if not self._recognizer.idle or (self._frontend is not None and self._frontend.queued_samples):
+            self._touch()  # still transcribing what came: the client waits for results, it is not idle
+            return
+        self._policy_end("idle_timeout", f"no audio or keepalive for {self._settings.idle_timeout:.0f} s")
 
     def _policy_end(self, code: str, message: str) -> None:
         self.end(SessionPolicyError(code, message))

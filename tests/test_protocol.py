@@ -30,6 +30,11 @@ def test_defaults_and_values():
 @pytest.mark.parametrize("query,message", [
     ({"sample_rate": "0"}, "sample_rate"),
     ({"sample_rate": "abc"}, "integer"),
+    # int() would take these; a client that sends them has a bug worth hearing about.
+    ({"sample_rate": "16_000"}, "sample_rate must be an integer, got '16_000'"),
+    ({"sample_rate": " 16000"}, "integer"),
+    ({"sample_rate": "\uff11\uff16\uff10\uff10\uff10"}, "integer"),  # full-width digits
+    ({"channels": "-1"}, "channels must be an integer, got '-1'"),
     ({"sample_rate": "400000"}, "sample_rate"),
     ({"channels": "64"}, "channels"),
     ({"encoding": "mp3"}, "encoding"),

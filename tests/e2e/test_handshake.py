@@ -54,7 +54,7 @@ def test_insufficient_scope_403(server):
 @pytest.mark.parametrize("query", ["?sample_rate=3", "?encoding=ogg", "?channels=0", "?bogus=1",
                                    "?interim_results=sometimes", "?language=fr",
                                    "?num_speakers=0", "?min_speakers=5&max_speakers=2",
-                                   "?min_speakers=9"])
+                                   "?min_speakers=9", "?sample_rate=abc&sample_rate=16000"])
 def test_bad_query_400(server, query):
     status, _, body = handshake(server, query=query, headers={"Authorization": f"Bearer {token_with()}"})
     assert status == 400 and body["error"] == "bad_request"

@@ -313,6 +313,30 @@ def test_bad_text_message_keeps_session(server, token, jfk):
     assert wer(reference, final_text(events)) <= JFK_MAX_WER
 
 
+def test_a_client_waiting_for_its_backlog_is_not_idle(make_server, token, testdata, jfk):
+    """Found by an audit: a client that sent a file faster than real time and waited for
+    its results, sending nothing, was ended as idle while the server still transcribed."""
+    impatient = make_server(idle_timeout=1.0)
+    backlog, rate = read_wav(testdata / "sample.wav")
+    audio, _, reference = jfk
+
+    async def scenario():
+        client = await LumenClient.connect(impatient.url, token, {"diarize": "false"})
+        receiver = asyncio.ensure_future(collect(client))
+        await client.send_audio(wav_bytes(backlog, rate))  # ~4 s of work here
+        await asyncio.sleep(1.5)  # > idle_timeout, < the work
+        await client.send_audio(wav_bytes(audio, rate))  # (a second WAV file in the stream)
+        await client.end()
+        return await asyncio.wait_for(receiver, 120)
+
+    events = asyncio.run(scenario())
+    assert not [e for e in events if isinstance(e, ServerError)]
+    ended = [e for e in events if isinstance(e, SessionEnded)]
+    assert len(ended) == 1 and ended[0].audio_seconds == pytest.approx((backlog.size + audio.size) / rate, abs=0.01)
+    assert "ask what you can do for your country" in final_text(events).lower()
+    assert isinstance(events[-1], Closed) and events[-1].code == 1000
+
+
 def test_token_expiry_flushes_then_1008(server, jfk):
     """The session ends when the token does, give or take the leeway (10 s) the handshake
     allows: a token 7 s past its ``exp`` is taken and lasts 3 s more (it used to end at once)."""
