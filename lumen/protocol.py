@@ -141,6 +141,9 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
     low, high = values.get("min_speakers"), values.get("max_speakers")
     if low is not None and high is not None and low > high:
         raise BadRequestError(f"min_speakers ({low}) must not exceed max_speakers ({high})")
+    count = values.get("num_speakers")
+    if count is not None and not (low or 1) <= count <= (high or MAX_SPEAKERS):
+        raise BadRequestError(f"num_speakers ({count}) must lie between min_speakers and max_speakers")
     return SessionOptions(**values)
 
 

@@ -35,6 +35,9 @@ def test_defaults_and_values():
     ({"sample_rate": " 16000"}, "integer"),
     ({"sample_rate": "\uff11\uff16\uff10\uff10\uff10"}, "integer"),  # full-width digits
     ({"channels": "-1"}, "channels must be an integer, got '-1'"),
+    # Contradictions are refused whether or not the server diarizes.
+    ({"num_speakers": "2", "max_speakers": "1"}, "min_speakers .* must not exceed|num_speakers \\(2\\) must lie"),
+    ({"num_speakers": "3", "min_speakers": "5"}, "num_speakers \\(3\\) must lie between"),
     ({"sample_rate": "400000"}, "sample_rate"),
     ({"channels": "64"}, "channels"),
     ({"encoding": "mp3"}, "encoding"),
