@@ -126,6 +126,10 @@ class Settings:
     idle_timeout: float = _doc(
         "Seconds without audio or keepalive before a session is closed (1008); not while "
         "the server is still transcribing audio it received (the client waits for results).", 30.0)
+    shutdown_grace: float = _doc(
+        "Seconds SIGTERM waits for live sessions to transcribe what they received and "
+        "close (1001); sessions still flushing then are cut, and the log says how many. "
+        "Set your orchestrator's kill timeout above it.", 30.0)
     max_session_seconds: float = _doc(
         "Longest session, in seconds of wall time, before it is closed (1008).", 4 * 3600.0)
     max_sessions: int = _doc(
@@ -180,7 +184,7 @@ class Settings:
         if not 0 <= self.vad_aggressiveness <= 3:
             raise ConfigError(f"vad_aggressiveness must be 0-3, got {self.vad_aggressiveness}")
         for name in ("endpoint_silence", "max_segment", "partial_interval", "idle_timeout",
-                     "max_session_seconds", "max_lag"):
+                     "max_session_seconds", "max_lag", "shutdown_grace"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("resume_grace", "jwt_leeway"):

@@ -16,7 +16,7 @@ restart forever.
 
 Shutdown, in each worker: stop accepting, end every session with
 ``server_shutdown`` (close 1001) after its finals are flushed, wait up to
-``SHUTDOWN_GRACE_SECONDS`` for them, exit 0.
+the ``shutdown_grace`` setting for them, exit 0.
 """
 
 from __future__ import annotations
@@ -49,9 +49,6 @@ if TYPE_CHECKING:
     from lumen.server.context import ServerContext
 
 log = logging.getLogger(__name__)
-
-#: Seconds that SIGTERM waits for live sessions to flush their finals.
-SHUTDOWN_GRACE_SECONDS = 30.0
 
 def serve(settings: Settings, dev_token: str | None = None) -> int:
     """Serve until SIGTERM/SIGINT; returns the exit status.  See the module docstring."""
@@ -124,15 +121,15 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     # A session leaves context.sessions once it has ended and its connection
     # closed.  Handshakes under way (an upgrade on a kept-alive connection, a
     # store write) may still open one: it is ended as soon as it is there.
-    deadline = time.monotonic() + SHUTDOWN_GRACE_SECONDS
+    deadline = time.monotonic() + settings.shutdown_grace
     while (context.sessions or context.handshakes) and time.monotonic() < deadline:
         for session in list(context.sessions):
             session.end(SessionPolicyError("server_shutdown", "the server is shutting down",
                                            CLOSE_GOING_AWAY))  # (once: end() is idempotent)
         await asyncio.sleep(0.05)
     if context.sessions:
-        log.warning("%d session(s) still flushing after %d s; their connections are cut",
-                    len(context.sessions), SHUTDOWN_GRACE_SECONDS)
+        log.warning("%d session(s) still flushing after %g s; their connections are cut",
+                    len(context.sessions), settings.shutdown_grace)
     context.session_services.engine.close()
     if context.session_services.frontend_executor is not None:
         context.session_services.frontend_executor.shutdown(wait=False)

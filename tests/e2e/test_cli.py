@@ -366,6 +366,26 @@ def test_a_handshake_after_sigterm_is_refused_not_forgotten(tiny_model, testdata
     assert isinstance(events[-1], Closed) and events[-1].code == 1001
 
 
+def test_sessions_past_the_shutdown_grace_are_cut_and_counted(tiny_model, testdata, tmp_path):
+    served = ServeProcess(tiny_model, tmp_path, "--shutdown-grace", "0.5", "--log-format", "json").start()
+    audio, rate = read_wav(testdata / "sample.wav")
+
+    async def scenario():
+        client = await LumenClient.connect(served.url, mint_token(SECRET, sub="backlog"))
+        await client.send_audio(wav_bytes(audio, rate))  # seconds of work
+        served.signal(signal.SIGTERM)
+        return await asyncio.wait_for(collect(client), 60)
+
+    try:
+        events = asyncio.run(scenario())
+        assert served.wait(60) == 0
+    finally:
+        served.stop()
+    assert not [e for e in events if isinstance(e, SessionEnded)], "cut before its end"
+    assert any(entry["message"] == "1 session(s) still flushing after 0.5 s; their connections are cut"
+               for entry in served.json_logs()), served.stderr
+
+
 def wait_for_log(served: ServeProcess, predicate, what: str) -> list[dict]:
     """Poll the server's JSON log until ``predicate(entries)`` holds."""
     deadline = time.monotonic() + START_SECONDS
