@@ -794,8 +794,9 @@ class StreamingRecognizer:
                end: int | None = None) -> TranscriptEvent:
         window_end = job.end if end is None else end
         text = "".join(w.text for w in words).strip()
-        start = words[0].start if words else job.start / SAMPLE_RATE
-        stop = words[-1].end if words else window_end / SAMPLE_RATE
+        # (an empty final's window may begin with the previous final's words as context)
+        start = words[0].start if words else max(job.start / SAMPLE_RATE, self._final_end)
+        stop = words[-1].end if words else max(window_end / SAMPLE_RATE, start)
         language = result.language if result is not None else self._language
         self._language = language
         probability = result.language_probability if result is not None else None

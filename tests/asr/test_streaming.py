@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import re
 import wave
+from collections.abc import Callable
 
 import jiwer
 import numpy as np
 import pytest
 
 from lumen.asr.engine import DecodeOptions, WhisperEngine
-from lumen.asr.engine import Word
+from lumen.asr.engine import Transcription, Word
 from lumen.asr.streaming import (StreamingOptions, StreamingRecognizer, TranscriptEvent, agreement,
                                   collapse_loops, padding_echo, repeated_prefix, start_echo)
-from lumen.audio.vad import SpeechEnd, SpeechPause, VadOptions, VadSegmenter
+from lumen.audio.vad import SpeechEnd, SpeechPause, SpeechStart, VadOptions, VadSegmenter
 
 
 def read16k(path) -> np.ndarray:
@@ -432,6 +433,53 @@ def words_at(text: str, start: float, step: float = 0.4) -> list[Word]:
     """Words of ``text`` one after another, ``step`` seconds each, from ``start``."""
     return [Word(f" {w}", start + i * step, start + (i + 1) * step - 0.05, 0.9)
             for i, w in enumerate(text.split())]
+
+
+class ScriptedEngine:
+    """Answers a window of ``seconds`` with ``answer(seconds)`` (words timed from the window's start)."""
+
+    queue_depth = 0  # (never busy with other sessions' work)
+
+    def __init__(self, answer: Callable[[float], list[Word]]) -> None:
+        self.answer = answer
+
+    def resolve_language(self, language: str | None) -> str:
+        return "en"
+
+    async def run(self, audio: np.ndarray, options: DecodeOptions, abort=None) -> Transcription:
+        words = self.answer(audio.size / 16000)
+        return Transcription("".join(w.text for w in words), words, "en", None, audio.size / 16000, 0.0, None, 0)
+
+
+def test_an_empty_final_after_the_context_starts_after_the_previous_final():
+    """An utterance soon after a final is decoded with that final's words before it;
+    when its final has no word of its own (a partial had one), the empty final
+    used to start where the context did, inside the previous final."""
+    second = 16000
+
+    def answer(seconds: float) -> list[Word]:
+        said = words_at("hello there", 0.2)  # the first utterance, then the second's context
+        if seconds <= 1.5 or round(seconds, 1) == 3.7:  # the first utterance; the second's final
+            return said
+        return said + words_at("world", 2.3)  # the second utterance's partials
+
+    async def run() -> list[TranscriptEvent]:
+        events: list[TranscriptEvent] = []
+        recognizer = StreamingRecognizer(ScriptedEngine(answer), DecodeOptions(),
+                                         StreamingOptions(speculate=False, commit_after=100.0),
+                                         emit=events.append, on_failure=print)
+        silence = np.zeros(second, np.float32)
+        for events_in_chunk in ([SpeechStart(0)], [SpeechEnd(int(1.1 * second))],
+                                [SpeechStart(int(2.2 * second))], [], [SpeechEnd(int(3.4 * second))]):
+            recognizer.push(silence, events_in_chunk)
+            while not recognizer.idle:
+                await asyncio.sleep(0.001)
+        await recognizer.finish()
+        return events
+
+    events = [e for e in asyncio.run(run()) if e.is_final]
+    assert [e.text for e in events] == ["hello there", ""]
+    assert events[1].start >= events[0].end and events[1].end >= events[1].start, events
 
 
 def test_start_echo_is_a_copy_of_the_first_words_to_the_end():
