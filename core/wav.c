@@ -16,7 +16,8 @@ enum state {
     S_RIFF,         /* reading the 12-byte RIFF header */
     S_CHUNK,        /* reading an 8-byte chunk header */
     S_FMT,          /* reading the fmt chunk body */
-    S_SKIP,         /* skipping an unknown chunk body (and its pad byte) */
+    S_SKIP,         /* skipping an unknown chunk body */
+    S_PAD,          /* after an odd-sized chunk: its pad byte, if the writer wrote one */
     S_DATA,         /* audio frames */
     S_FAILED
 };
@@ -329,7 +330,7 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
                 if (size > MAX_SKIPPED_CHUNK)
                     return fail(d, "WAV chunk '%s' declares %u bytes; non-audio chunks over %u bytes are refused",
                                 d->chunk_id, size, MAX_SKIPPED_CHUNK);
-                d->remaining = (uint64_t)size + (uint64_t)d->pad;
+                d->remaining = size;
                 d->state = S_SKIP;
             }
             break;
@@ -343,17 +344,24 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
                 return rc;
             d->head_len = 0;
             d->head_need = 8;
-            d->remaining = (uint64_t)d->pad;
-            d->state = d->pad ? S_SKIP : S_CHUNK;
+            d->state = d->pad ? S_PAD : S_CHUNK;
             break;
         }
         case S_SKIP:
             used = d->remaining < n ? (size_t)d->remaining : n;
             d->remaining -= used;
             if (d->remaining == 0) {
-                d->state = S_CHUNK;
+                d->state = d->pad ? S_PAD : S_CHUNK;
                 d->head_need = 8;
             }
+            break;
+        case S_PAD:
+            /* The pad byte is zero and no chunk id starts with one: any
+             * other byte begins the next chunk (its writer left the pad
+             * out, as some do; sox and libsndfile read those files too). */
+            used = data[0] == 0 ? 1 : 0;
+            d->state = S_CHUNK;
+            d->head_need = 8;
             break;
         case S_DATA:
             used = d->unbounded ? n : (d->remaining < n ? (size_t)d->remaining : n);
@@ -364,8 +372,7 @@ int lumen_decoder_feed(lumen_decoder *d, const uint8_t *data, size_t n, float *o
                     if (d->carry_len != 0)
                         return fail(d, "WAV data chunk size is not a whole number of %d-byte frames",
                                     d->frame_bytes);
-                    d->remaining = (uint64_t)d->pad;
-                    d->state = d->pad ? S_SKIP : S_CHUNK;
+                    d->state = d->pad ? S_PAD : S_CHUNK;
                     d->head_need = 8;
                 }
             }
@@ -401,6 +408,7 @@ int lumen_decoder_finish(lumen_decoder *d, size_t *dangling)
         return fail(d, "stream ended inside the WAV fmt chunk");
     case S_CHUNK:
     case S_SKIP:
+    case S_PAD:
         if (!d->have_fmt)
             return fail(d, "stream ended before the WAV fmt chunk");
         /* Trailing bytes after the audio (a cut chunk header, a skipped

@@ -7,7 +7,8 @@
  * refused by name; otherwise the declared raw format applies.  WAV
  * support: PCM 8/16/24/32-bit, IEEE float 32/64-bit, A-law, mu-law and
  * WAVE_FORMAT_EXTENSIBLE carrying PCM or float; 1-32 channels; 8-192 kHz;
- * unknown chunks (LIST, fact, ds64, cue, ...) are skipped; a data size of 0 or
+ * unknown chunks (LIST, fact, ds64, cue, ...) are skipped, and so is the pad
+ * byte after an odd-sized chunk when there is one; a data size of 0 or
  * 0xFFFFFFFF (streaming writers) means "until the end of the stream".  A
  * WAV file may follow another (a recorder that sends each slice as a
  * file) if it has the same sample rate.  Incomplete frames are carried

@@ -185,6 +185,23 @@ def test_list_and_fact_chunks_before_and_after_data_with_odd_padding(speech):
     np.testing.assert_array_equal(decode(data), reference(odd, "pcm_u8"))
 
 
+def test_odd_chunks_without_their_pad_byte(speech):
+    """Some writers leave out the pad byte after an odd-sized chunk (sox and libsndfile
+    read their files): a chunk id never starts with the zero pad byte, so a non-zero
+    byte there begins the next chunk.  (The whole file was refused before 2026-12-04.)"""
+    audio = encode(speech[:999], "pcm_s16le")
+    unpadded_list = b"LIST" + struct.pack("<I", 7) + b"INFOabc"  # odd, no pad byte
+    data = wav_bytes(audio, before=unpadded_list)
+    assert len(data) % 2 == 1
+    expected = reference(audio, "pcm_s16le")
+    for cut in range(0, 80):
+        np.testing.assert_array_equal(decode_in_pieces(AudioDecoder(), data, [cut]), expected)
+    odd = bytes(range(100, 121))  # 21 bytes of 8-bit audio, then a chunk with no pad byte between
+    data = b"RIFF\x00\x00\x00\x00WAVE" + fmt_chunk(1, 1, 8000, 8) + b"data" + struct.pack("<I", 21) + odd \
+        + chunk(b"LIST", b"INFO")
+    np.testing.assert_array_equal(decode(data), reference(odd, "pcm_u8"))
+
+
 @pytest.mark.parametrize("size", [0, 0xFFFFFFFF])
 def test_streaming_data_size_means_until_the_end(speech, size):
     audio = encode(speech[:500], "pcm_s16le")
