@@ -27,9 +27,9 @@ class ConfigError(LumenError):
 class AudioFormatError(LumenError, ValueError):
     """Audio bytes or declared audio options cannot be decoded.
 
-    ``decoded``: the samples decoded from the same bytes before the bad ones
-    (an ``np.ndarray``; None when there were none): accepted audio, still to
-    be transcribed.
+    ``decoded``: from :meth:`AudioDecoder.feed`, the samples (an ``np.ndarray``,
+    maybe empty) decoded from the same bytes before the bad ones: accepted
+    audio, still to be transcribed; None for errors in declared options.
     """
 
     code = "invalid_audio"
@@ -114,7 +114,8 @@ class CapacityError(LumenError):
 
 
 class ShuttingDownError(CapacityError):
-    """The server is stopping (HTTP 503 at the handshake; another worker or its restart will take it)."""
+    """The server is stopping: HTTP 503 at the handshake (another worker or its restart
+    will take it), close 1001 for a live session once its finals are out."""
 
     code = "server_shutdown"
     close_code = 1001

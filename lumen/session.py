@@ -244,15 +244,13 @@ class Session:
         try:
             pcm, bad = self._decoder.feed(data), None
         except AudioFormatError as exc:
-            pcm, bad = (exc.decoded if exc.decoded is not None else np.zeros(0, np.float32)), exc
+            pcm, bad = exc.decoded, exc  # (the decoder's errors always carry the samples before them)
         seconds = pcm.size / (self._decoder.sample_rate or TARGET_RATE)
         if seconds > self._settings.max_lag:
             # More than the session may be ahead of transcription at all (the
             # recognizer's ring is sized for max_lag ahead plus one such message).
-            self.end(SessionPolicyError(
-                "frame_too_large", f"audio message of {seconds:.1f} s exceeds max_lag "
-                f"({self._settings.max_lag:.0f} s); send audio in messages of 20 ms to 5 s",
-                protocol.CLOSE_TOO_BIG))
+            self._too_large(f"audio message of {seconds:.1f} s exceeds max_lag ({self._settings.max_lag:.0f} s); "
+                            "send audio in messages of 20 ms to 5 s")
             return
         self._push(pcm)  # (with bad bytes after it: the good audio before them)
         if bad is not None:
@@ -268,10 +266,12 @@ class Session:
         """End the session if a message is over ``max_frame_bytes``; True if it was."""
         if size <= self._settings.max_frame_bytes:
             return False
-        self.end(SessionPolicyError(
-            "frame_too_large", f"{kind} message of {size} bytes exceeds the limit of "
-            f"{self._settings.max_frame_bytes} bytes", protocol.CLOSE_TOO_BIG))
+        self._too_large(f"{kind} message of {size} bytes exceeds the limit of "
+                        f"{self._settings.max_frame_bytes} bytes")
         return True
+
+    def _too_large(self, message: str) -> None:
+        self.end(SessionPolicyError("frame_too_large", message, protocol.CLOSE_TOO_BIG))
 
     def on_text(self, text: str) -> None:
         """A text frame: a control message."""

@@ -38,8 +38,7 @@ from lumen import __version__
 from lumen.asr.models import resolve_model
 from lumen.auth import TokenVerifier
 from lumen.config import Settings
-from lumen.errors import ConfigError, SessionPolicyError
-from lumen.protocol import CLOSE_GOING_AWAY
+from lumen.errors import ConfigError, ShuttingDownError
 from lumen.server.memory import fix_mmap_threshold
 from lumen.store import parse_database_url, recover_sessions, server_key
 from lumen.store.retention import RetentionSweeper
@@ -121,11 +120,11 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
     # A session leaves context.sessions once it has ended and its connection
     # closed.  Handshakes under way (an upgrade on a kept-alive connection, a
     # store write) may still open one: it is ended as soon as it is there.
+    shutting_down = ShuttingDownError("the server is shutting down")
     deadline = time.monotonic() + settings.shutdown_grace
     while (context.sessions or context.handshakes) and time.monotonic() < deadline:
         for session in list(context.sessions):
-            session.end(SessionPolicyError("server_shutdown", "the server is shutting down",
-                                           CLOSE_GOING_AWAY))  # (once: end() is idempotent)
+            session.end(shutting_down)  # (once: end() is idempotent)
         await asyncio.sleep(0.05)
     if context.sessions:
         log.warning("%d session(s) still flushing after %g s; their connections are cut",

@@ -111,15 +111,19 @@ def speak(sentences: list[str], directory: Path) -> bytes:
     return wav_bytes(np.concatenate(parts + [np.zeros(rate, np.float32)]), rate)
 
 
+def pcm_s16(audio: np.ndarray) -> bytes:
+    """float32 samples (interleaved if several channels) as raw 16-bit little-endian PCM."""
+    return np.clip(audio * 32768, -32768, 32767).astype("<i2").tobytes()
+
+
 def wav_bytes(audio: np.ndarray, rate: int, channels: int = 1) -> bytes:
     """float32 samples (frames × channels) as a 16-bit WAV file."""
-    pcm = np.clip(audio * 32768, -32768, 32767).astype("<i2")
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as wav:
         wav.setnchannels(channels)
         wav.setsampwidth(2)
         wav.setframerate(rate)
-        wav.writeframes(pcm.tobytes())
+        wav.writeframes(pcm_s16(audio))
     return buffer.getvalue()
 
 

@@ -21,7 +21,7 @@ import pytest
 import soundfile
 import soxr
 from serve_process import LUMEN, START_SECONDS, ServeProcess, free_port, run_lumen
-from support import SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes, wer
+from support import SECRET, collect, final_text, finals, pcm_s16, read_wav, stream_session, wav_bytes, wer
 from test_speakers import final_speakers
 
 from lumen.auth import mint_token
@@ -220,7 +220,7 @@ def test_transcribe_flac_and_raw_pcm_from_stdin(server, token, testdata, tmp_pat
     assert result.returncode == 0, result.stderr
     assert wer(reference, " ".join(FINAL_LINE.match(l).group(6) for l in result.stdout.splitlines())) <= 0.1
 
-    pcm8k = np.clip(soxr.resample(audio, rate, 8000) * 32768, -32768, 32767).astype("<i2").tobytes()
+    pcm8k = pcm_s16(soxr.resample(audio, rate, 8000))
     result = subprocess.run([LUMEN, "transcribe", "-", "--raw", "--sample-rate", "8000", "--fast",
                              "--url", server.url], input=pcm8k, capture_output=True, timeout=300,
                             env={**os.environ, "LUMEN_TOKEN": token})

@@ -10,8 +10,8 @@ import struct
 import numpy as np
 import pytest
 import soxr
-from support import (SECRET, collect, final_text, finals, read_wav, stream_session, wav_bytes,
-                     wer)
+from support import (SECRET, collect, final_text, finals, pcm_s16, read_wav, stream_session,
+                     wav_bytes, wer)
 
 from lumen.auth import mint_token
 from lumen.client import Closed, LumenClient, ServerError, SessionEnded, Transcript, stream_file
@@ -76,7 +76,7 @@ def test_raw_pcm_other_rates_same_words(server, token, jfk, rate, channels):
     converted = soxr.resample(audio, source_rate, rate, "HQ").astype(np.float32)
     if channels == 2:
         converted = np.stack([converted, converted * 0.5], axis=1)
-    pcm = np.clip(converted * 32768, -32768, 32767).astype("<i2").tobytes()
+    pcm = pcm_s16(converted)
     options = {"sample_rate": rate, "channels": channels, "encoding": "pcm_s16le"}
     _, events = asyncio.run(stream_session(server.url, token, pcm, rate * channels * 2, options,
                                            chunk_seconds=0.5))
@@ -168,10 +168,6 @@ def test_oversized_text_message_1009(make_server, token):
     assert events[-1].code == 1009
 
 
-def pcm_s16(audio: np.ndarray) -> bytes:
-    return np.clip(audio * 32768, -32768, 32767).astype("<i2").tobytes()
-
-
 def test_message_with_more_audio_than_max_lag_1009(make_server, token, jfk):
     """One message may not put the session further ahead than ``max_lag``; the audio before it is kept."""
     audio, rate, _ = jfk
@@ -185,7 +181,8 @@ def test_message_with_more_audio_than_max_lag_1009(make_server, token, jfk):
 
     events = asyncio.run(scenario())
     assert [(e.code, e.message) for e in events if isinstance(e, ServerError)] == [
-        ("frame_too_large", "audio message of 7.0 s exceeds max_lag (5 s); send audio in messages of 20 ms to 5 s")]
+        ("frame_too_large",
+         "audio message of 7.0 s exceeds max_lag (5 s); send audio in messages of 20 ms to 5 s")]
     ended = [e for e in events if isinstance(e, SessionEnded)]
     assert len(ended) == 1 and ended[0].audio_seconds == pytest.approx(4.0)
     assert "fellow americans" in final_text(events).lower(), "audio before the message is transcribed"
@@ -238,8 +235,9 @@ def test_each_message_a_whole_wav_file(server, token, jfk):
     check_session(events, reference, audio.size / rate)
 
 
-@pytest.mark.parametrize("tail, sent_as", [(b"LIST" + struct.pack("<I", 32 << 20), "one message"),
-                                            (b"RIFF\x24\x00\x00\x00WA", "a stream cut inside a second WAV's header")])
+@pytest.mark.parametrize("tail, sent_as", [
+    (b"LIST" + struct.pack("<I", 32 << 20), "one message"),
+    (b"RIFF\x24\x00\x00\x00WA", "a stream cut inside a second WAV's header")])
 def test_audio_before_bad_bytes_is_still_transcribed(server, token, jfk, tail, sent_as):
     """A whole file in one message, then bytes that cannot be decoded: the file's words
     all come, then the error (1007); nothing accepted is lost."""
@@ -289,8 +287,7 @@ def test_absurd_wav_headers_1007_with_the_reason(server, token, header, message)
 def test_ten_channels_are_mixed_down_not_refused(server, token, jfk):
     """Up to 32 channels are valid (microphone arrays); each is averaged into mono."""
     audio, rate, reference = jfk
-    data = wav_header(channels=10, rate=rate) + np.repeat(
-        np.clip(audio * 32768, -32768, 32767).astype("<i2"), 10).tobytes()
+    data = wav_header(channels=10, rate=rate) + pcm_s16(np.repeat(audio, 10))
     _, events = asyncio.run(stream_session(server.url, token, data, rate * 20))
     check_session(events, reference, audio.size / rate)
 
@@ -332,7 +329,8 @@ def test_a_client_waiting_for_its_backlog_is_not_idle(make_server, token, testda
     events = asyncio.run(scenario())
     assert not [e for e in events if isinstance(e, ServerError)]
     ended = [e for e in events if isinstance(e, SessionEnded)]
-    assert len(ended) == 1 and ended[0].audio_seconds == pytest.approx((backlog.size + audio.size) / rate, abs=0.01)
+    sent = (backlog.size + audio.size) / rate
+    assert len(ended) == 1 and ended[0].audio_seconds == pytest.approx(sent, abs=0.01)
     assert "ask what you can do for your country" in final_text(events).lower()
     assert isinstance(events[-1], Closed) and events[-1].code == 1000
 
