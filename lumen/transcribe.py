@@ -33,7 +33,7 @@ import signal
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence
 
@@ -92,6 +92,20 @@ class Source:
     """Bytes of one sample of every channel."""
     chunks: Iterator[bytes]
     """Blocking reads of about ``chunk_seconds`` each."""
+    _pending: asyncio.Future[bytes] | None = field(default=None, init=False, repr=False)
+
+    async def read(self) -> bytes:
+        """The next chunk (``b""`` at the end), read in a thread.
+
+        A read under way when the caller is cancelled (its connection closed)
+        is kept for the next call: its chunk has left ``chunks`` and would
+        otherwise be lost to the resumed session.
+        """
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(asyncio.to_thread(next, self.chunks, b""))
+        chunk = await asyncio.shield(self._pending)
+        self._pending = None
+        return chunk
 
 
 class SentAudio:
@@ -164,7 +178,7 @@ async def send_source(client: LumenClient, source: Source, realtime: bool, stop:
         for offset in range(0, len(replay), piece):
             await client.send_audio(replay[offset:offset + piece])
         while not stop.is_set():
-            chunk = await asyncio.to_thread(next, source.chunks, b"")
+            chunk = await source.read()
             if not chunk:
                 break
             sent.add(chunk)

@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import termios
+import threading
 import time
 
 import numpy as np
@@ -26,7 +27,7 @@ from test_speakers import final_speakers
 
 from lumen.auth import mint_token
 from lumen.client import Closed, LumenClient, ServerError, SessionEnded
-from lumen.transcribe import SentAudio
+from lumen.transcribe import SentAudio, Source, send_source
 from lumen.transcript import TranscriptRecord
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -167,6 +168,47 @@ def test_sent_audio_keeps_what_a_resume_may_ask_for():
     assert sent.since(1.5) == bytes([3]) * 10 + bytes([4]) * 40
     assert sent.since(0.8) == bytes([2]) * 40 + bytes([3]) * 40 + bytes([4]) * 40, "the last second, at least"
     assert sent.since(0.7) is None, "older than what is kept"
+
+
+def test_a_chunk_read_when_the_connection_closes_goes_to_the_next():
+    """Found by CI (the restart test above lost 0.1 s once): a connection that closed while
+    the sender was reading a chunk from the file cancelled the read, and that chunk, taken
+    from the file but in neither ``SentAudio`` nor the socket, was never sent again."""
+    gate = threading.Event()
+
+    def chunks():
+        yield b"a"
+        gate.wait(30)  # the file is slow: the connection closes meanwhile
+        yield b"b"
+        yield b"c"
+
+    class Client:
+        def __init__(self) -> None:
+            self.audio: list[bytes] = []
+
+        async def send_audio(self, data: bytes) -> None:
+            self.audio.append(data)
+
+        async def end(self) -> None:
+            pass
+
+    source = Source("slow", {}, 1.0, 1, chunks())
+    sent = SentAudio(bytes_per_second=1.0, frame_bytes=1)
+    first, second = Client(), Client()
+
+    async def scenario() -> None:
+        sender = asyncio.ensure_future(send_source(first, source, False, asyncio.Event(), sent))
+        while not first.audio:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # reading "b"
+        sender.cancel()  # the connection closed
+        await asyncio.gather(sender, return_exceptions=True)
+        gate.set()
+        await send_source(second, source, False, asyncio.Event(), sent, replay=sent.since(1.0))
+
+    asyncio.run(scenario())
+    assert first.audio + second.audio == [b"a", b"b", b"c"]
+    assert sent.total == 3
 
 
 def test_sessions_list_and_delete(make_server, testdata, tmp_path):
