@@ -137,6 +137,10 @@ class StreamingOptions:
     """A word said again right after itself in less than this many seconds
     (whisper's estimate) is whisper looping, not speech, and is merged into
     the word before (:func:`collapse_loops`).  None keeps every word."""
+    cut_prefix: int = 3
+    """An earlier hypothesis's last word that the window's end cut off
+    ("American...") agrees with a later word it begins ("Americans") when it
+    has at least this many letters (:func:`agreement`); 0: words must match."""
     start_echo: bool = True
     """Drop a hypothesis's trailing copy of its own first words (whisper
     starting a short window over, :func:`start_echo`)."""
@@ -194,7 +198,7 @@ def keyterm_prompt(keyterms: tuple[str, ...] | list[str]) -> str | None:
     return f"Glossary: {', '.join(keyterms)}." if keyterms else None
 
 
-def agreement(hypotheses: list[list[Word]]) -> tuple[list[Word], list[int]]:
+def agreement(hypotheses: list[list[Word]], cut_prefix: int = 0) -> tuple[list[Word], list[int]]:
     """What consecutive hypotheses agree on (LocalAgreement), whisper's loops aside.
 
     Returns the leading words of the last hypothesis that every hypothesis
@@ -207,12 +211,21 @@ def agreement(hypotheses: list[list[Word]]) -> tuple[list[Word], list[int]]:
     until the next pause (words waited 7 s).  A run's extra repeats are
     covered (dropped) once the word after the run agrees too; a run the
     hypotheses end on may still grow, so its extra repeats stay.
+
+    ``cut_prefix``: an earlier hypothesis's last word, cut off by its
+    window's end, agrees with the last hypothesis's word it begins when it
+    has at least this many characters (0: never).  tiny.en heard jfk.wav's
+    "American..." with the window ending inside the word, then "Americans."
+    a second later: the word waited a third hypothesis.
     """
     runs = [_runs(h) for h in hypotheses]
     kept: list[Word] = []
     covered = [0] * len(hypotheses)
-    for group in zip(*runs):
-        if len({said for said, _, _ in group}) > 1:
+    for i, group in enumerate(zip(*runs)):
+        newest = group[-1][0]
+        if any(said != newest and not (cut_prefix and i == len(run) - 1 and len(said) >= cut_prefix
+                                       and newest.startswith(said))
+               for (said, _, _), run in zip(group, runs)):
             break
         fewest = min(count for _, _, count in group)
         last = group[-1][1]
@@ -628,7 +641,7 @@ class StreamingRecognizer:
         history, keep = self._history, self.options.agreement - 1
         if len(history) >= keep:
             # Only the words clear of the window's edge may be committed early.
-            stable, covered = agreement([*history, self._stable(words, end)])
+            stable, covered = agreement([*history, self._stable(words, end)], self.options.cut_prefix)
         else:
             stable, covered = [], [0] * (len(history) + 1)
         if not job.is_final:

@@ -111,6 +111,20 @@ def test_agreement_counts_a_loop_as_often_as_the_fewest_say_it():
     assert agreement([words_at("no no", 0), words_at("know", 0)]) == ([], [0, 0])
 
 
+def test_agreement_takes_a_word_cut_off_at_the_window_end_for_its_beginning():
+    """jfk.wav: "American..." at one window's end, "Americans." a second later."""
+    cut = words_at("And so my fellow American...", 0)
+    whole = words_at("And so my fellow Americans. And so", 0)
+    assert agreement([cut, whole]) == (whole[:4], [4, 4])  # words must match by default
+    kept, covered = agreement([cut, whole], cut_prefix=3)
+    assert kept == whole[:5] and covered == [5, 5]
+    # Only an earlier hypothesis's last word, only as the beginning of the later one's.
+    assert agreement([words_at("so my fell", 0), words_at("so my fellow", 0)], cut_prefix=3)[0][-1].text == " fellow"
+    assert len(agreement([words_at("my fell so", 0), words_at("my fellow so", 0)], cut_prefix=3)[0]) == 1
+    assert len(agreement([words_at("my fellow", 0), words_at("my fell", 0)], cut_prefix=3)[0]) == 1
+    assert len(agreement([words_at("my fe", 0), words_at("my fellow", 0)], cut_prefix=3)[0]) == 1  # too short
+
+
 def test_long_speech_without_pauses_loses_and_repeats_nothing(engine, testdata):
     """Three JFK clips back to back with their pauses squeezed out: early and forced commits."""
     audio = read16k(testdata / "jfk.wav")
@@ -379,10 +393,13 @@ def test_final_reuses_the_decode_started_at_the_pause(engine, testdata):
             await asyncio.sleep(0)
         started_at = position
         gated.permits.release()
-        while not events and position < audio.size:  # up to the utterance's end and its final
+        # Up to the VAD's end (not into the next utterance, whatever the machine's speed).
+        while position < end.sample + int(options.endpoint_silence * second) + 3 * step:
             piece = audio[position:position + step]
             position += step
             recognizer.push(piece, vad.feed(piece))
+            await asyncio.sleep(0.01)
+        while not events and not recognizer.idle:  # the final
             await asyncio.sleep(0.01)
         calls = gated.started
         await recognizer.abort()
