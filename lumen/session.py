@@ -403,6 +403,11 @@ class Session:
             reason = reason or (error.code if error else "end")
             self._ending = self._loop.create_task(self._abort(reason) if abort else self._end(error, reason))
 
+    async def cut(self) -> None:
+        """Abort now, even while ending (the server's shutdown grace is over):
+        inference in flight stops at whisper's next abort check; nothing more is sent."""
+        await self._abort("shutdown_grace")
+
     def _cancel_timers(self) -> None:
         for timer in [*self._timers, self._idle]:
             if timer is not None:

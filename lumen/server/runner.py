@@ -16,7 +16,8 @@ restart forever.
 
 Shutdown, in each worker: stop accepting, end every session with
 ``server_shutdown`` (close 1001) after its finals are flushed, wait up to
-the ``shutdown_grace`` setting for them, exit 0.
+the ``shutdown_grace`` setting for them, abort the inference of those still
+flushing, exit 0.
 """
 
 from __future__ import annotations
@@ -126,10 +127,16 @@ async def _serve(server: HTTPServer, context: ServerContext, sockets: list[socke
         for session in list(context.sessions):
             session.end(shutting_down)  # (once: end() is idempotent)
         await asyncio.sleep(0.05)
+    engine, aborted = context.session_services.engine, None
     if context.sessions:
         log.warning("%d session(s) still flushing after %g s; their connections are cut",
                     len(context.sessions), settings.shutdown_grace)
-    context.session_services.engine.close()
+        # Stop their inference rather than wait for it (a large model's call may run for seconds).
+        aborted = engine.aborted
+        await asyncio.gather(*(session.cut() for session in list(context.sessions)))
+    engine.close()  # (waits for the calls still running to reach whisper's abort check)
+    if aborted is not None:
+        log.info("%d whisper call(s) stopped at the end of the shutdown grace", engine.aborted - aborted)
     if context.session_services.frontend_executor is not None:
         context.session_services.frontend_executor.shutdown(wait=False)
     if context.session_services.store is not None:
