@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import sys
 import tomllib
@@ -177,6 +178,9 @@ class Settings:
             raise ConfigError(f"LUMEN_JWT_PUBLIC_KEY: no such file: {self.jwt_public_key}")
         if (self.tls_certfile is None) != (self.tls_keyfile is None):
             raise ConfigError("tls_certfile and tls_keyfile must be set together")
+        for f in fields(self):  # (NaN passes every comparison below; infinity breaks times and JSON)
+            if isinstance(getattr(self, f.name), float) and not math.isfinite(getattr(self, f.name)):
+                raise ConfigError(f"{f.name} must be a finite number, got {getattr(self, f.name)}")
         for name in ("workers", "threads", "contexts", "diarization_workers", "denoise_workers", "max_sessions",
                      "max_sessions_per_user", "max_frame_bytes", "max_send_buffer"):
             if getattr(self, name) < 1:
@@ -190,7 +194,7 @@ class Settings:
         for name in ("resume_grace", "jwt_leeway"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        if not 0 <= self.retention_days < float("inf"):
+        if not 0 <= self.retention_days:
             raise ConfigError(f"retention_days must be 0 (keep) or a positive number of days, "
                               f"got {self.retention_days}")
         parse_database_url(self.database_url)

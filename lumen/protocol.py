@@ -147,10 +147,15 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
     return SessionOptions(**values)
 
 
+def is_session_id(text: str) -> bool:
+    """Whether ``text`` has the form of a session id (32 lowercase hex digits)."""
+    return _SESSION_ID.fullmatch(text) is not None
+
+
 def parse_resume(query: Mapping[str, str]) -> str | None:
     """The session id of ``?resume=``, if given, or :class:`BadRequestError` if it is no session id."""
     session_id = query.get(RESUME_OPTION)
-    if session_id is not None and not _SESSION_ID.fullmatch(session_id):
+    if session_id is not None and not is_session_id(session_id):
         raise BadRequestError(f"{RESUME_OPTION} must be a session_id (32 hex digits), got {session_id[:64]!r}")
     return session_id
 

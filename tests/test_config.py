@@ -48,6 +48,10 @@ def test_env_types_and_config_env_var(tmp_path):
     ({"LUMEN_DENOISE_WORKERS": "0"}, "denoise_workers"),
     ({"LUMEN_JWT_LEEWAY": "-5"}, "jwt_leeway must not be negative, got -5.0"),
     ({"LUMEN_MAX_SEND_BUFFER": "0"}, "max_send_buffer must be at least 1, got 0"),
+    ({"LUMEN_RESUME_GRACE": "nan"}, "resume_grace must be a finite number, got nan"),
+    ({"LUMEN_RESUME_GRACE": "inf"}, "resume_grace must be a finite number, got inf"),
+    ({"LUMEN_IDLE_TIMEOUT": "inf"}, "idle_timeout must be a finite number"),
+    ({"LUMEN_RETENTION_DAYS": "inf"}, "retention_days must be a finite number"),
 ])
 def test_invalid_values(environ, message):
     with pytest.raises(ConfigError, match=message):

@@ -69,15 +69,17 @@ class SessionsHandler(_StoreHandler):
             before_value = None if before is None else _number(before, "before", float)
             if not 1 <= limit <= MAX_PAGE:
                 raise BadRequestError(f"limit must be 1-{MAX_PAGE}, got {limit}")
+            # One more than a page: whether there is a next page at all.
             page: list[SessionSummary] = [] if store is None else await store.call(
-                lambda s: s.list_sessions(principal.sub, limit, before_value))
+                lambda s: s.list_sessions(principal.sub, limit + 1, before_value))
         except LumenError as exc:
             self.refuse("session list", exc)
             return
+        more, page = len(page) > limit, page[:limit]
         self.write_json(200, {
             "sessions": [{**self.describe(s.record), "segments": s.segments} for s in page],
             # Unrounded: a rounded-up cursor would list its own session again.
-            "next_before": page[-1].record.created_at if len(page) == limit else None,
+            "next_before": page[-1].record.created_at if more else None,
         })
 
 
@@ -91,8 +93,7 @@ class SessionHandler(_StoreHandler):
     async def delete(self, session_id: str) -> None:
         try:
             principal, store = self.authorize()
-            if store is None:
-                raise SessionNotFoundError("this server keeps no transcripts (database_url is none)")
+            _check_id(session_id, store)
             await store.call(lambda s: s.delete_session(session_id, principal.sub))
         except LumenError as exc:
             self.refuse("session delete", exc)
@@ -111,8 +112,7 @@ class TranscriptHandler(_StoreHandler):
     async def get(self, session_id: str) -> None:
         try:
             principal, store = self.authorize()
-            if store is None:
-                raise SessionNotFoundError("this server keeps no transcripts (database_url is none)")
+            _check_id(session_id, store)
             record, finals, turns = await store.call(lambda s: _read(s, session_id))
             if record is None or record.user != principal.sub:
                 raise SessionNotFoundError(f"no session {session_id} of yours is stored")
@@ -120,6 +120,15 @@ class TranscriptHandler(_StoreHandler):
             self.refuse("transcript", exc)
             return
         self.write_json(200, {**self.describe(record), "segments": finals, "turns": turns})
+
+
+def _check_id(session_id: str, store: StoreWorker | None) -> None:
+    """404 before the store is asked: no transcripts kept, or no session can have this id
+    (PostgreSQL refuses some characters in a query with an error, not an empty answer)."""
+    if store is None:
+        raise SessionNotFoundError("this server keeps no transcripts (database_url is none)")
+    if not protocol.is_session_id(session_id):
+        raise SessionNotFoundError(f"no session {session_id[:64]!r}: a session id is 32 hex digits")
 
 
 def _read(store: TranscriptStore, session_id: str) -> tuple[SessionRecord | None, list[dict[str, Any]],

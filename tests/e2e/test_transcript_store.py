@@ -186,11 +186,15 @@ def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, databas
         ended, _ = await stream_session(server.url, alice, wav_bytes(audio[: 3 * rate], rate), rate * 2)
         live = await LumenClient.connect(server.url, alice, {"diarize": False})
         listed = await list_sessions(server.url, alice)
+        pages = [await list_sessions(server.url, alice, limit=limit) for limit in (1, 2)]
         refusals = {}
         for name, call in {
             "live": delete_session(server.url, live.session_id, alice),
             "other user": delete_session(server.url, ended.session_id, mallory),
             "unknown": delete_session(server.url, "f" * 32, alice),
+            # (the client quotes an id: this one is not a query string after the ended session's)
+            "id and more": delete_session(server.url, ended.session_id + "?x", alice),
+            "NUL in the id": delete_session(server.url, "a\x00b", alice),
             "no token": list_sessions(server.url, ""),
             "limit 0": list_sessions(server.url, alice, limit=0),
             "before nan": list_sessions(server.url, alice, before=float("nan")),
@@ -205,16 +209,19 @@ def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, databas
         others = await list_sessions(server.url, mallory)
         await delete_session(server.url, ended.session_id, alice)
         after = await list_sessions(server.url, alice)
-        return ended, live, listed, refusals, others, after
+        return ended, live, listed, pages, refusals, others, after
 
-    ended, live, listed, refusals, others, after = asyncio.run(scenario())
+    ended, live, listed, pages, refusals, others, after = asyncio.run(scenario())
     assert [s["session_id"] for s in listed["sessions"]] == [live.session_id, ended.session_id]
     first = listed["sessions"][1]
     assert (first["status"], first["end_reason"], first["user"]) == ("ended", "client_end", "alice")
     assert first["segments"] >= 1 and first["audio_seconds"] == pytest.approx(3.0, abs=0.001)
     assert listed["sessions"][0]["status"] == "active" and listed["next_before"] is None
+    assert pages[0]["next_before"] == pytest.approx(listed["sessions"][0]["created_at"], abs=0.001), "one more page"
+    assert pages[1]["next_before"] is None, "a last page exactly `limit` long"
     assert refusals == {"live": (409, "session_active"), "other user": (404, "session_not_found"),
                         "unknown": (404, "session_not_found"), "no token": (401, "missing_token"),
+                        "id and more": (404, "session_not_found"), "NUL in the id": (404, "session_not_found"),
                         "limit 0": (400, "bad_request"), "before nan": (400, "bad_request")}
     assert others == {"sessions": [], "next_before": None}
     assert [s["session_id"] for s in after["sessions"]] == [live.session_id], "deleted with its transcript"
