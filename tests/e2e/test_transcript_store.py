@@ -173,8 +173,12 @@ def test_store_failures_are_clear_and_never_cost_the_live_transcript(make_server
     assert stored_errors and all(r.session_id == client.session_id for r in stored_errors)
     with sqlite3.connect(path) as db:  # nor sessions: the handshake is refused up front
         db.execute("DROP TABLE lumen_sessions")
-    refused = refusal(LumenClient.connect(server.url, token))
+    with caplog.at_level(logging.INFO, logger="lumen.server.ws"):
+        refused = refusal(LumenClient.connect(server.url, token))
     assert (refused.status, refused.code) == (503, "store_unavailable")
+    # What the database said, and where it is, goes to the log, not to the client.
+    assert str(path) not in str(refused) and "lumen_sessions" not in str(refused), str(refused)
+    assert any(str(path) in r.getMessage() for r in caplog.records if r.name == "lumen.server.ws")
 
 
 def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, database_url, jfk):
