@@ -132,7 +132,8 @@ class Settings:
         "close (1001); sessions still flushing then are cut, and the log says how many. "
         "Set your orchestrator's kill timeout above it.", 30.0)
     max_session_seconds: float = _doc(
-        "Longest session, in seconds of wall time, before it is closed (1008).", 4 * 3600.0)
+        "Longest session, in seconds of wall time from its first connection (resumes do not "
+        "reset it), before it is closed (1008).", 4 * 3600.0)
     max_sessions: int = _doc(
         "Concurrent sessions per server; beyond it the handshake gets 503.", 16)
     max_sessions_per_user: int = _doc(

@@ -208,8 +208,11 @@ class Session:
         self._timers.append(self._loop.call_later(
             max(0.0, remaining_token),
             self._policy_end, "token_expired", "the token expired; reconnect with a fresh token"))
+        # A resumed session's limit counts from its first connection (resuming does not reset it).
+        began = self._recorder.resume_point.created_at \
+            if self._recorder is not None and self._recorder.resume_point is not None else time.time()
         self._timers.append(self._loop.call_later(
-            settings.max_session_seconds,
+            max(0.0, began + settings.max_session_seconds - time.time()),
             self._policy_end, "session_too_long",
             f"sessions are limited to {settings.max_session_seconds:.0f} s"))
         self._touch()

@@ -179,6 +179,9 @@ class ResumePoint:
     """Non-empty finals the session has already (``session.ended`` counts the whole session)."""
     connection: int
     """This connection's number (2 for the first resume)."""
+    created_at: float
+    """When the session's first connection was accepted (Unix seconds): ``max_session_seconds``
+    counts from there, across resumes."""
     voices: dict[str, list[float]] = field(default_factory=dict)
     """The speakers' voiceprints as the last connection left them (label -> centroid)."""
     speakers: tuple[str, ...] = ()
@@ -368,7 +371,7 @@ class TranscriptStore:
                                      "WHERE session_id = ? AND speaker IS NOT NULL", session_id).fetchall()
             voices = self._read_voices(cursor, session_id)
         return ResumePoint(session_id, record.audio_seconds, int(next_id), int(segments),
-                           record.connections + 1, voices, tuple(sorted(name for (name,) in speakers)))
+                           record.connections + 1, record.created_at, voices, tuple(sorted(name for (name,) in speakers)))
 
     def delete_session(self, session_id: str, user: str) -> None:
         """Delete an ended session of ``user`` with everything stored of it, or raise why not.

@@ -14,8 +14,8 @@ from support import (SECRET, collect, fetch, final_text, finals, read_wav, strea
                      wav_bytes, wer)
 
 from lumen.auth import mint_token
-from lumen.client import (ClientError, LumenClient, SpeakersUpdated, delete_session, fetch_transcript,
-                          list_sessions)
+from lumen.client import (ClientError, LumenClient, ServerError, SessionEnded, SpeakersUpdated,
+                          delete_session, fetch_transcript, list_sessions)
 from lumen.store import SessionRecord, open_store, parse_database_url
 
 
@@ -133,6 +133,33 @@ def test_resume_continues_ids_and_times(make_server, database_url, jfk):
     assert wer(reference, text) <= 0.25, text  # a cut mid-phrase may cost a word
     finished = refusal(LumenClient.connect(server.url, token, {"resume": first.session_id}))
     assert (finished.status, finished.code) == (410, "session_finished")
+
+
+def test_a_resume_does_not_reset_max_session_seconds(make_server):
+    """Otherwise losing the connection on purpose every few minutes keeps a session forever."""
+    server = make_server(max_session_seconds=2.0, diarization=False)
+    token = mint_token(SECRET, sub="dave")
+    second = wav_bytes(np.zeros(16000, dtype=np.float32), 16000)
+
+    async def lost():
+        client = await LumenClient.connect(server.url, token)
+        await client.send_audio(second)
+        client.close()
+        return client.session_id
+
+    session_id = asyncio.run(lost())
+    wait_ended(server, session_id, token)
+    time.sleep(2.2)  # the session (not this connection) is now older than max_session_seconds
+
+    async def resumed():
+        client = await LumenClient.connect(server.url, token, {"resume": session_id})
+        await client.send_audio(second)
+        return await asyncio.wait_for(collect(client), 30)
+
+    events = asyncio.run(resumed())
+    assert [e.code for e in events if isinstance(e, ServerError)] == ["session_too_long"]
+    ended = next(e for e in events if isinstance(e, SessionEnded))
+    assert ended.audio_seconds == pytest.approx(1.0, abs=0.001), "no audio taken past the limit"
 
 
 def test_resume_refusals(make_server):
