@@ -304,6 +304,7 @@ async def _catch_up(client: LumenClient, url: str, token: str, cafile: str | Non
     except ClientError as exc:
         print(f"cannot fetch the finals sent while disconnected: {exc}", file=sys.stderr)
         stored = {"segments": []}
+    record.resumed(offset, stored.get("turns"))
     known = {segment.id for segment in record.segments}
     for event in stored_finals(stored):
         if event.text and event.segment_id not in known:

@@ -59,6 +59,8 @@ class TranscriptRecord:
         self.turns: list[dict[str, Any]] | None = None
         """The speaker timeline ``[{start, end, speaker}]``, once the server sent one."""
         self._segments: dict[int, Segment] = {}
+        # The timeline of the connections before a resume: the next connection's covers its own audio.
+        self._earlier_turns: list[dict[str, Any]] = []
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> "TranscriptRecord":
@@ -88,12 +90,19 @@ class TranscriptRecord:
                 if segment_id in self._segments:
                     segment = self._segments[segment_id]
                     segment.words = [replace(w, speaker=who) for w, who in zip(segment.words, speakers)]
-            if event.turns is not None:  # the session's last: the whole timeline
-                self.turns = list(event.turns)
+            if event.turns is not None:  # the connection's last: its whole timeline
+                self.turns = self._earlier_turns + list(event.turns)
         elif isinstance(event, SpeakerTurns):
             self.turns = event.apply(self.turns or [])
         elif isinstance(event, SessionEnded):
             self.audio_seconds = event.audio_seconds
+
+    def resumed(self, offset: float, turns: list[dict[str, Any]] | None) -> None:
+        """The session goes on in a new connection from ``offset`` seconds of audio;
+        ``turns``: its timeline up to there, as stored (None: as this record has it)."""
+        earlier = self.turns if turns is None else turns
+        self._earlier_turns = [dict(t, end=min(t["end"], offset)) for t in earlier or [] if t["start"] < offset]
+        self.turns = list(self._earlier_turns) or None
 
     # -- writers --------------------------------------------------------------
     def to_json(self) -> str:

@@ -26,7 +26,7 @@ from support import SECRET, collect, final_text, finals, pcm_s16, read_wav, stre
 from test_speakers import final_speakers
 
 from lumen.auth import mint_token
-from lumen.client import Closed, LumenClient, ServerError, SessionEnded
+from lumen.client import Closed, LumenClient, ServerError, SessionEnded, fetch_transcript
 from lumen.transcribe import SentAudio, Source, send_source
 from lumen.transcript import TranscriptRecord
 
@@ -123,7 +123,7 @@ def test_transcribe_resumes_across_a_server_restart(tiny_model, testdata, tmp_pa
     and a new one takes its port: the CLI resumes and the transcript has every word, once."""
     database = f"sqlite:{tmp_path / 'store.sqlite3'}"
     token = mint_token(SECRET, sub="resumer")
-    first = ServeProcess(tiny_model, tmp_path, "--database-url", database).start()
+    first = ServeProcess(tiny_model, tmp_path, "--database-url", database, diarization=True).start()
     out = tmp_path / "jfk.json"
     cli = subprocess.Popen([LUMEN, "transcribe", str(testdata / "jfk.wav"), "--url", first.url,
                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -133,8 +133,10 @@ def test_transcribe_resumes_across_a_server_restart(tiny_model, testdata, tmp_pa
         time.sleep(5)  # at real-time pace: "And so my fellow Americans" has been sent
         first.signal(stop)
         first.wait()
-        second = ServeProcess(tiny_model, tmp_path, "--database-url", database, port=first.port).start()
+        second = ServeProcess(tiny_model, tmp_path, "--database-url", database, port=first.port,
+                              diarization=True).start()
         stdout, stderr = cli.communicate(timeout=120)
+        stored = asyncio.run(fetch_transcript(second.url, json.loads(out.read_text())["session_id"], token))
     finally:
         cli.kill()
         first.stop()
@@ -157,6 +159,10 @@ def test_transcribe_resumes_across_a_server_restart(tiny_model, testdata, tmp_pa
     assert spoken.count("fellow americans") == spoken.count("do for your country") == 1, stdout + stderr
     shown = [FINAL_LINE.match(line) for line in stdout.splitlines()]
     assert all(shown) and [m.group(6) for m in shown] == [s["text"] for s in segments], stdout
+    # The speaker timeline of both connections, as stored (it was the resumed one's alone).
+    assert document["turns"] == stored["turns"] and stored["turns"][-1]["end"] > 5, stored["turns"]
+    if stop == signal.SIGTERM:  # (a crashed server stored no timeline of the first connection)
+        assert stored["turns"][0]["start"] < 1.0, stored["turns"]
 
 
 def test_sent_audio_keeps_what_a_resume_may_ask_for():
