@@ -67,6 +67,7 @@ class LiveSpeakers:
         self._on_changes = on_changes
         self._update: asyncio.Future[list[LabelChange]] | None = None
         self._pending = False
+        self._finishing = False  # finish() called: no update may start (it would overlap the last labelling)
         self._sent: OrderedDict[int, _Sent] = OrderedDict()
         # Finals whose label changed between labelling and sending (an update
         # finished while the final was being stored): checked at the next call.
@@ -84,6 +85,8 @@ class LiveSpeakers:
 
     def _schedule(self) -> None:
         """Start an update unless one runs; if one runs, start another when it ends."""
+        if self._finishing:
+            return
         if self._update is not None:
             self._pending = True
             return
@@ -106,6 +109,7 @@ class LiveSpeakers:
 
     async def finish(self) -> list[LabelChange]:
         """Wait for the running update, then label everything one last time."""
+        self._finishing, self._pending = True, False
         if self._update is not None:
             try:
                 await self._update

@@ -139,3 +139,30 @@ def test_timeline_changes_build_the_live_timeline(embedder: SpeakerEmbedder, sam
     assert sent >= 10  # the timeline grows and is relabelled while the call goes on
     assert held == final and {turn["speaker"] for turn in final} == {"S1", "S2"}
     assert final[0]["start"] >= 100.0 + 2.0  # shifted by the offset ("Hey," at 2.3 s is the first speech)
+
+
+def test_no_update_starts_once_finish_is_called(embedder: SpeakerEmbedder, sample: np.ndarray, caplog) -> None:
+    """Regression: audio fed while an update ran left another pending, and the running one's
+    end started it alongside finish()'s last labelling: with two workers they overlapped
+    ("update() of one session must not run concurrently"), with one it ran after finish()."""
+    async def run() -> list[str]:
+        service = Diarizer(DiarizationOptions(), max_workers=2, embedder=embedder)
+        calls: list[str] = []
+        live = LiveSpeakers(service, service.session(), lambda changes: calls.append("changes"))
+        vad = VadSegmenter()
+        try:
+            for start in range(0, 20 * SAMPLE_RATE, SAMPLE_RATE // 2):  # updates pile up
+                chunk = sample[start:start + SAMPLE_RATE // 2]
+                live.feed(chunk, vad.feed(chunk))
+            live.flush(vad.flush())
+            assert live._update is not None and live._pending, "an update runs, another is due"
+            await live.finish()
+            calls.append("finished")
+            await asyncio.sleep(1.0)  # an update started by mistake would have reported by now
+            return calls
+        finally:
+            service.close()
+
+    calls = asyncio.run(run())
+    assert calls[-1] == "finished", calls
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
