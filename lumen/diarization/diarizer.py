@@ -465,12 +465,22 @@ class Diarizer:
         """A new session diarizer knowing ``voices`` and ``taken`` names from before (see the
         module docstring); keyword arguments override fields of the service's options
         (e.g. ``num_speakers=2``); invalid values raise ``ValueError``."""
-        return SessionDiarizer(self.embedder, replace(self.options, **overrides), voices, taken)
+        return SessionDiarizer(self.embedder, self._overridden(overrides), voices, taken)
+
+    def _overridden(self, overrides: Mapping[str, Any]) -> DiarizationOptions:
+        """The options with ``overrides``; a bound given alone moves the other one if they
+        would cross (``min_speakers=9`` with the default ``max_speakers`` 8 asks for 9)."""
+        low, high = overrides.get("min_speakers"), overrides.get("max_speakers")
+        if low is not None and high is None:
+            overrides = {**overrides, "max_speakers": max(low, self.options.max_speakers)}
+        elif high is not None and low is None:
+            overrides = {**overrides, "min_speakers": min(high, self.options.min_speakers)}
+        return replace(self.options, **overrides)
 
     def check_overrides(self, overrides: dict[str, Any]) -> None:
         """Raise :class:`BadRequestError` if ``overrides`` cannot make a session (handshake check)."""
         try:
-            replace(self.options, **overrides)
+            self._overridden(overrides)
         except ValueError as exc:
             raise BadRequestError(f"speaker options: {exc}") from None
 

@@ -91,7 +91,7 @@ class TranscribeHandler(WebSocketHandler):
             resume = protocol.parse_resume(query)
             services = self.context.session_services
             services.engine.resolve_language(self.options.language)
-            if services.diarizer is not None:
+            if services.diarizer is not None and self.options.diarize:
                 services.diarizer.check_overrides(self.options.speaker_overrides())
             self.context.limits.acquire(self.principal.sub)
             self._slot_held = True

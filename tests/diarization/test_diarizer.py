@@ -228,5 +228,10 @@ def test_invalid_session_options_are_refused(embedder: SpeakerEmbedder) -> None:
     try:
         with pytest.raises(ValueError):
             service.session(min_speakers=3, max_speakers=2)
+        # A bound alone moves the service's other one (1-8 here) rather than cross it.
+        assert (service.session(min_speakers=9).options.max_speakers,
+                service.session(max_speakers=2, voices=None).options.min_speakers) == (9, 1)
+        service.options = DiarizationOptions(min_speakers=3)
+        assert service.session(max_speakers=2).options.min_speakers == 2
     finally:
         service.close()

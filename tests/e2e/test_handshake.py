@@ -54,7 +54,7 @@ def test_insufficient_scope_403(server):
 @pytest.mark.parametrize("query", ["?sample_rate=3", "?encoding=ogg", "?channels=0", "?bogus=1",
                                    "?interim_results=sometimes", "?language=fr",
                                    "?num_speakers=0", "?min_speakers=5&max_speakers=2",
-                                   "?min_speakers=9", "?sample_rate=abc&sample_rate=16000"])
+                                   "?min_speakers=17", "?sample_rate=abc&sample_rate=16000"])
 def test_bad_query_400(server, query):
     status, _, body = handshake(server, query=query, headers={"Authorization": f"Bearer {token_with()}"})
     assert status == 400 and body["error"] == "bad_request"
@@ -63,6 +63,14 @@ def test_bad_query_400(server, query):
 def test_valid_handshake_switches_protocols(server):
     status, _, _ = handshake(server, headers={"Authorization": f"Bearer {token_with()}"})
     assert status == 101
+
+
+@pytest.mark.parametrize("query", ["?min_speakers=9", "?min_speakers=9&diarize=false", "?max_speakers=1",
+                                   "?num_speakers=12"])
+def test_speaker_bounds_in_1_to_16_are_taken_alone(server, query):
+    """A bound given alone moves the server's other one (default 1-8) when they would cross."""
+    status, _, body = handshake(server, query=query, headers={"Authorization": f"Bearer {token_with()}"})
+    assert status == 101, body
 
 
 def test_refusals_create_no_session(server):
