@@ -10,9 +10,10 @@ session audio.
   "confidence", "speaker"}]}], "turns": [{"start", "end", "speaker"}]}``
   (``turns``: the speaker timeline, null when the session was not diarized);
 * **SRT** and **WebVTT** — subtitles: each final is cut at word boundaries into
-  cues of at most ``MAX_CUE_CHARS`` characters, and where its words' speaker
-  changes, wrapped on two lines; the speaker is a ``S1:`` prefix (SRT) or a
-  ``<v S1>`` voice tag (WebVTT);
+  cues of at most two lines of ``LINE_CHARS`` characters (speaker prefix
+  included), and where its words' speaker changes; the speaker is a ``S1:``
+  prefix (SRT) or a ``<v S1>`` voice tag (WebVTT); a cue lasts at least
+  ``MIN_CUE_SECONDS`` (whisper may time a short final at one instant);
 * **RTTM** — one ``SPEAKER`` line per turn of the diarizer's speaker timeline
   (the ``turns`` of the session's last ``speakers.updated``, or as
   ``speakers.turns`` built it), which follows the voices' own boundaries; without
@@ -35,8 +36,9 @@ from lumen.client import (Event, SessionEnded, SpeakersUpdated, SpeakerTurns, Tr
 from lumen.errors import ConfigError
 
 #: Longest subtitle cue, in characters (two lines of 42, the usual broadcast limit).
-MAX_CUE_CHARS = 84
 LINE_CHARS = 42
+MAX_CUE_LINES = 2
+MIN_CUE_SECONDS = 0.5
 
 
 @dataclass
@@ -146,18 +148,19 @@ class TranscriptRecord:
             turns = _turns(segment)
             for start, end, speaker, words in turns:
                 text = segment.text if len(turns) == 1 else _join(words)
-                if len(text) <= MAX_CUE_CHARS:
+                if _fits(speaker, text):
                     cues.append((start, end, speaker, text))
                     continue
                 group: list[Word] = []
                 for word in words:
-                    if group and len(_join(group + [word])) > MAX_CUE_CHARS:
+                    if group and not _fits(speaker, _join(group + [word])):
                         cues.append((group[0].start, group[-1].end, speaker, _join(group)))
                         group = []
                     group.append(word)
                 if group:
                     cues.append((group[0].start, group[-1].end, speaker, _join(group)))
-        return cues
+        return [(start, _cue_end(start, end, cues[i + 1][0] if i + 1 < len(cues) else None), speaker, text)
+                for i, (start, end, speaker, text) in enumerate(cues)]
 
 
 def _turns(segment: Segment) -> list[tuple[float, float, str | None, list[Word]]]:
@@ -184,6 +187,21 @@ def _join(words: list[Word]) -> str:
 
 def _wrap(text: str) -> str:
     return "\n".join(textwrap.wrap(text, LINE_CHARS)) or text
+
+
+def _cue_end(start: float, end: float, following: float | None) -> float:
+    """A cue's end, so that it lasts at least ``MIN_CUE_SECONDS`` (a cue of no length is
+    never shown), up to the next cue's start when that leaves it some time."""
+    if end - start >= MIN_CUE_SECONDS:
+        return end
+    if following is not None and following > start:
+        return max(end, min(start + MIN_CUE_SECONDS, following))
+    return start + MIN_CUE_SECONDS  # (overlapping a cue that starts at the same instant)
+
+
+def _fits(speaker: str | None, text: str) -> bool:
+    """Whether a cue's text, with the SRT speaker prefix, wraps into ``MAX_CUE_LINES`` lines."""
+    return len(textwrap.wrap(f"{speaker}: {text}" if speaker else text, LINE_CHARS)) <= MAX_CUE_LINES
 
 
 def _vtt_escape(text: str) -> str:

@@ -16,7 +16,7 @@ from lumen.errors import ConfigError
 from lumen.logs import JsonFormatter, TextFormatter, make_handler, redact_tokens
 from lumen.terminal import CLEAR_LINE, LiveDisplay, clock, speaker_colour, use_colour
 from lumen.tls import client_context
-from lumen.transcript import MAX_CUE_CHARS, TranscriptRecord, output_format
+from lumen.transcript import LINE_CHARS, MAX_CUE_LINES, MIN_CUE_SECONDS, TranscriptRecord, output_format
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlLXBhcnQ"
 
@@ -120,6 +120,22 @@ def record_of(*events) -> TranscriptRecord:
     return record
 
 
+def test_cues_are_two_lines_and_never_of_no_length():
+    """Regressions: 84 characters cut at 42 may need three lines (sample.wav's "there isn't
+    that much difference. At / least, you know, they all call me a Yankee / down"); a final
+    whisper timed at one instant made a cue players never show."""
+    text = "there isn't that much difference. At least, you know, they all call me a Yankee down here"
+    record = record_of(transcript(0, text, 22.0, 28.0), transcript(1, "I'm originally from Chicago", 30.0, 30.0),
+                       transcript(2, "Oh.", 30.2, 30.2), transcript(3, "Yes.", 40.0, 40.0))
+    blocks = [block.split("\n") for block in record.to_srt().strip().split("\n\n")]
+    assert all(len(block[2:]) <= MAX_CUE_LINES and all(len(line) <= LINE_CHARS for line in block[2:])
+               for block in blocks), blocks
+    times = [block[1] for block in blocks]
+    assert times[-3:] == ["00:00:30,000 --> 00:00:30,200",  # up to the next cue
+                          "00:00:30,200 --> 00:00:30,700", "00:00:40,000 --> 00:00:40,500"]
+    assert MIN_CUE_SECONDS == 0.5
+
+
 def test_long_finals_become_several_cues_and_text_is_escaped():
     long_text = " ".join(f"word{n}" for n in range(40))  # 270 characters
     record = record_of(transcript(0, long_text, 0.0, 12.0), transcript(1, "a < b & c", 12.0, 13.0, None),
@@ -127,13 +143,13 @@ def test_long_finals_become_several_cues_and_text_is_escaped():
     srt = record.to_srt()
     blocks = srt.strip().split("\n\n")
     assert len(blocks) == 5  # 4 cues for the long final, 1 for the short one
-    cue_texts = [" ".join(block.split("\n")[2:]) for block in blocks[:4]]
-    assert all(len(text) <= MAX_CUE_CHARS + len("S1: ") for text in cue_texts)
-    assert " ".join(text.removeprefix("S1: ") for text in cue_texts) == long_text
-    assert blocks[0].split("\n")[1] == "00:00:00,000 --> 00:00:03,900"  # 13 words of 0.3 s
+    lines = [block.split("\n")[2:] for block in blocks[:4]]
+    assert all(len(cue) <= MAX_CUE_LINES and all(len(line) <= LINE_CHARS for line in cue) for cue in lines)
+    assert " ".join(" ".join(cue) for cue in lines).replace("S1: ", "") == long_text
+    assert blocks[0].split("\n")[1] == "00:00:00,000 --> 00:00:03,600"  # 12 words of 0.3 s
     assert blocks[4].endswith("a < b & c")  # SRT has no markup; no speaker, no prefix
     vtt = record.to_webvtt()
-    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:03.900\n<v S1>word0")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:03.600\n<v S1>word0")
     assert vtt.rstrip().endswith("00:00:12.000 --> 00:00:13.000\na &lt; b &amp; c")
     assert record.to_rttm("my file") == "SPEAKER my_file 1 0.000 12.000 <NA> <NA> S1 <NA> <NA>\n"
     document = json.loads(record.to_json())
