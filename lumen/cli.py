@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 import sys
+import time
 from dataclasses import fields
 from typing import TYPE_CHECKING, Sequence
 
@@ -157,7 +158,7 @@ def _sessions_list(args: argparse.Namespace, token: str) -> int:
     for session in page["sessions"]:
         state = f"ended ({session['end_reason']})" if session["status"] == "ended" else "live"
         resumable = (f"  resumable until {local_time(session['resumable_until'])}"
-                     if session["resumable_until"] else "")
+                     if (session["resumable_until"] or 0) > time.time() else "")  # (a past one: no more)
         print(f"{session['session_id']}  {local_time(session['created_at'])}  {state:<24} "
               f"{session['audio_seconds']:9.1f} s  {session['segments']:5d} segments{resumable}")
     if page["next_before"] is not None:

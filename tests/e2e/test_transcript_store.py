@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from serve_process import ServeProcess
+from serve_process import ServeProcess, run_lumen
 from support import (SECRET, collect, fetch, final_text, finals, read_wav, stream_session, wait_ended,
                      wav_bytes, wer)
 
@@ -177,6 +177,8 @@ def test_resume_refusals(make_server):
     time.sleep(0.6)
     expired = refusal(LumenClient.connect(short.url, token, {"resume": session_id}))
     assert (expired.status, expired.code) == (410, "resume_expired")
+    listed = run_lumen("sessions", "list", "--url", short.url, env={"LUMEN_TOKEN": token}).stdout
+    assert session_id in listed and "resumable until" not in listed, listed  # (its time has passed)
     malformed = refusal(LumenClient.connect(short.url, token, {"resume": "../../etc"}))
     assert (malformed.status, malformed.code) == (400, "bad_request")
     no_store = make_server(database_url="none")
