@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from typing import Any
 
 from lumen import protocol
@@ -64,6 +65,9 @@ class SessionsHandler(_StoreHandler):
     async def get(self) -> None:
         try:
             principal, store = self.authorize()
+            repeated = sorted(k for k, v in self.request.query_arguments.items() if len(v) > 1)
+            if repeated:  # (as at the handshake: which one would count is anybody's guess)
+                raise BadRequestError(f"query parameter(s) given more than once: {', '.join(repeated)}")
             limit = _number(self.get_query_argument("limit", str(DEFAULT_PAGE)), "limit", int)
             before = self.get_query_argument("before", None)
             before_value = None if before is None else _number(before, "before", float)
@@ -122,6 +126,10 @@ class TranscriptHandler(_StoreHandler):
         self.write_json(200, {**self.describe(record), "segments": finals, "turns": turns})
 
 
+_INTEGER = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+
 def _check_id(session_id: str, store: StoreWorker | None) -> None:
     """404 before the store is asked: no transcripts kept, or no session can have this id
     (PostgreSQL refuses some characters in a query with an error, not an empty answer)."""
@@ -140,10 +148,12 @@ def _read(store: TranscriptStore, session_id: str) -> tuple[SessionRecord | None
 
 
 def _number(text: str, name: str, kind: type[int] | type[float]) -> Any:
-    try:
-        value = kind(text)
-    except ValueError:
-        raise BadRequestError(f"{name} must be a number, got {text[:40]!r}") from None
+    # Plain ASCII digits (and a decimal point for a float): int() and float() also take
+    # "5_0", " 50", other scripts' digits, "nan" and "1e3".
+    if not (_INTEGER if kind is int else _DECIMAL).fullmatch(text):
+        raise BadRequestError(f"{name} must be a plain {'integer' if kind is int else 'number'}, "
+                              f"got {text[:40]!r}")
+    value = kind(text)
     if not math.isfinite(value):
         raise BadRequestError(f"{name} must be finite, got {text[:40]!r}")
     return value

@@ -231,6 +231,8 @@ def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, databas
             "no token": list_sessions(server.url, ""),
             "limit 0": list_sessions(server.url, alice, limit=0),
             "before nan": list_sessions(server.url, alice, before=float("nan")),
+            "limit 5_0": list_sessions(server.url, alice, limit="5_0"),  # (int() takes it)
+            "limit full-width": list_sessions(server.url, alice, limit="\uff15"),
         }.items():
             try:
                 await call
@@ -255,7 +257,8 @@ def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, databas
     assert refusals == {"live": (409, "session_active"), "other user": (404, "session_not_found"),
                         "unknown": (404, "session_not_found"), "no token": (401, "missing_token"),
                         "id and more": (404, "session_not_found"), "NUL in the id": (404, "session_not_found"),
-                        "limit 0": (400, "bad_request"), "before nan": (400, "bad_request")}
+                        "limit 0": (400, "bad_request"), "before nan": (400, "bad_request"),
+                        "limit 5_0": (400, "bad_request"), "limit full-width": (400, "bad_request")}
     assert others == {"sessions": [], "next_before": None}
     assert [s["session_id"] for s in after["sessions"]] == [live.session_id], "deleted with its transcript"
     gone = refusal(fetch_transcript(server.url, ended.session_id, mint_token(SECRET, sub="alice")))
