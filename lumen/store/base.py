@@ -371,7 +371,8 @@ class TranscriptStore:
                                      "WHERE session_id = ? AND speaker IS NOT NULL", session_id).fetchall()
             voices = self._read_voices(cursor, session_id)
         return ResumePoint(session_id, record.audio_seconds, int(next_id), int(segments),
-                           record.connections + 1, record.created_at, voices, tuple(sorted(name for (name,) in speakers)))
+                           record.connections + 1, record.created_at, voices,
+                           tuple(sorted(name for (name,) in speakers)))
 
     def delete_session(self, session_id: str, user: str) -> None:
         """Delete an ended session of ``user`` with everything stored of it, or raise why not.

@@ -252,7 +252,7 @@ def test_sessions_are_listed_and_deleted_by_their_user_only(make_server, databas
     assert (first["status"], first["end_reason"], first["user"]) == ("ended", "client_end", "alice")
     assert first["segments"] >= 1 and first["audio_seconds"] == pytest.approx(3.0, abs=0.001)
     assert listed["sessions"][0]["status"] == "active" and listed["next_before"] is None
-    assert pages[0]["next_before"] == pytest.approx(listed["sessions"][0]["created_at"], abs=0.001), "one more page"
+    assert pages[0]["next_before"] == pytest.approx(listed["sessions"][0]["created_at"], abs=0.001), "more"
     assert pages[1]["next_before"] is None, "a last page exactly `limit` long"
     assert refusals == {"live": (409, "session_active"), "other user": (404, "session_not_found"),
                         "unknown": (404, "session_not_found"), "no token": (401, "missing_token"),
