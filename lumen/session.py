@@ -200,6 +200,8 @@ class Session:
         self._send(protocol.session_started(self.id, self.principal.sub, self._services.model_name,
                                             config, self.principal.expires_at, resumed_from))
         log.info("session started", extra={"session_id": self.id, "user": self.principal.sub})
+        if time.time() >= self._deadline:  # a resume past the limit: ending now, before any audio
+            self._too_long()
 
     def _arm_timers(self) -> None:
         settings = self._settings
@@ -211,11 +213,12 @@ class Session:
         # A resumed session's limit counts from its first connection (resuming does not reset it).
         began = self._recorder.resume_point.created_at \
             if self._recorder is not None and self._recorder.resume_point is not None else time.time()
-        self._timers.append(self._loop.call_later(
-            max(0.0, began + settings.max_session_seconds - time.time()),
-            self._policy_end, "session_too_long",
-            f"sessions are limited to {settings.max_session_seconds:.0f} s"))
+        self._deadline = began + settings.max_session_seconds
+        self._timers.append(self._loop.call_later(max(0.0, self._deadline - time.time()), self._too_long))
         self._touch()
+
+    def _too_long(self) -> None:
+        self._policy_end("session_too_long", f"sessions are limited to {self._settings.max_session_seconds:.0f} s")
 
     def _touch(self) -> None:
         if self._idle is not None:
