@@ -147,6 +147,14 @@ def parse_session_options(query: Mapping[str, str], ignore: Iterable[str] = ("to
     return SessionOptions(**values)
 
 
+def refuse_repeated(arguments: Mapping[str, list[bytes]]) -> None:
+    """:class:`BadRequestError` when a query parameter (Tornado's ``query_arguments``) is
+    given more than once: which one would count is anybody's guess."""
+    repeated = sorted(name for name, values in arguments.items() if len(values) > 1)
+    if repeated:
+        raise BadRequestError(f"query parameter(s) given more than once: {', '.join(repeated)}")
+
+
 def is_session_id(text: str) -> bool:
     """Whether ``text`` has the form of a session id (32 lowercase hex digits)."""
     return _SESSION_ID.fullmatch(text) is not None

@@ -65,9 +65,7 @@ class SessionsHandler(_StoreHandler):
     async def get(self) -> None:
         try:
             principal, store = self.authorize()
-            repeated = sorted(k for k, v in self.request.query_arguments.items() if len(v) > 1)
-            if repeated:  # (as at the handshake: which one would count is anybody's guess)
-                raise BadRequestError(f"query parameter(s) given more than once: {', '.join(repeated)}")
+            protocol.refuse_repeated(self.request.query_arguments)
             limit = _number(self.get_query_argument("limit", str(DEFAULT_PAGE)), "limit", int)
             before = self.get_query_argument("before", None)
             before_value = None if before is None else _number(before, "before", float)

@@ -81,9 +81,7 @@ class TranscribeHandler(WebSocketHandler):
             if self.context.stopping:
                 raise ShuttingDownError("the server is shutting down; connect again")
             self._check_origin()
-            repeated = sorted(k for k, v in self.request.query_arguments.items() if len(v) > 1)
-            if repeated:  # which one would count is anybody's guess: say so
-                raise BadRequestError(f"query parameter(s) given more than once: {', '.join(repeated)}")
+            protocol.refuse_repeated(self.request.query_arguments)
             query = {k: self.get_query_argument(k) for k in self.request.query_arguments}
             token = bearer_token(self.request.headers.get("Authorization"), query.get("token"))
             self.principal = self.context.verifier.verify(token)
