@@ -35,9 +35,10 @@ from lumen.client import (Event, SessionEnded, SpeakersUpdated, SpeakerTurns, Tr
                           stored_finals)
 from lumen.errors import ConfigError
 
-#: Longest subtitle cue, in characters (two lines of 42, the usual broadcast limit).
+#: A subtitle cue: at most two lines of 42 characters (the usual broadcast limit)…
 LINE_CHARS = 42
 MAX_CUE_LINES = 2
+#: … shown for at least half a second.
 MIN_CUE_SECONDS = 0.5
 
 
@@ -116,9 +117,8 @@ class TranscriptRecord:
     def to_srt(self) -> str:
         blocks = []
         for n, (start, end, speaker, text) in enumerate(self._cues(), 1):
-            label = f"{speaker}: " if speaker else ""
             blocks.append(f"{n}\n{_timestamp(start, ',')} --> {_timestamp(end, ',')}\n"
-                          f"{_wrap(label + text)}\n")
+                          f"{_wrap(_srt_text(speaker, text))}\n")
         return "\n".join(blocks)
 
     def to_webvtt(self) -> str:
@@ -199,9 +199,14 @@ def _cue_end(start: float, end: float, following: float | None) -> float:
     return start + MIN_CUE_SECONDS  # (overlapping a cue that starts at the same instant)
 
 
+def _srt_text(speaker: str | None, text: str) -> str:
+    """A cue's text as SRT writes it: the speaker as a prefix."""
+    return f"{speaker}: {text}" if speaker else text
+
+
 def _fits(speaker: str | None, text: str) -> bool:
-    """Whether a cue's text, with the SRT speaker prefix, wraps into ``MAX_CUE_LINES`` lines."""
-    return len(textwrap.wrap(f"{speaker}: {text}" if speaker else text, LINE_CHARS)) <= MAX_CUE_LINES
+    """Whether a cue's text, as SRT writes it (the longer form), wraps into ``MAX_CUE_LINES`` lines."""
+    return len(textwrap.wrap(_srt_text(speaker, text), LINE_CHARS)) <= MAX_CUE_LINES
 
 
 def _vtt_escape(text: str) -> str:
