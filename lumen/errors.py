@@ -17,6 +17,11 @@ class LumenError(Exception):
     code = "internal_error"
     close_code = 1011
 
+    @property
+    def public_message(self) -> str:
+        """What the client is told (the log has ``str(self)``)."""
+        return str(self)
+
 
 class ConfigError(LumenError):
     """A setting is missing, malformed or inconsistent (raised before the server starts)."""
@@ -151,6 +156,11 @@ class StoreError(LumenError):
     status = 503
     code = "store_unavailable"
     close_code = 1011
+
+    @property
+    def public_message(self) -> str:
+        # str(self) names the database (its host, user, what it refused): for the log only.
+        return "the transcript store is unavailable; try again later"
 
 
 class SessionNotFoundError(LumenError):

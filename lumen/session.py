@@ -455,7 +455,7 @@ class Session:
         if self._recorder is not None:
             await self._recorder.end(reason, audio_seconds)
         if error is not None:
-            self._send(protocol.error(error.code, str(error)))
+            self._send(protocol.error(error.code, error.public_message))
         self._send(protocol.session_ended(self.id, audio_seconds,
                                           self._segments_before + self._recognizer.segments, reason))
         code = error.close_code if error is not None else protocol.CLOSE_NORMAL

@@ -11,7 +11,7 @@ import json
 
 from tornado.web import RequestHandler
 
-from lumen.errors import AuthError, CapacityError, LumenError, SessionActiveError, StoreError
+from lumen.errors import AuthError, CapacityError, LumenError, SessionActiveError
 
 #: Seconds a 429/503/409 client is told to wait before retrying.
 RETRY_AFTER_SECONDS = 5
@@ -32,7 +32,4 @@ def write_refusal(handler: RequestHandler, exc: LumenError) -> None:
         handler.set_header("WWW-Authenticate", 'Bearer realm="lumen", error="insufficient_scope"')
     if isinstance(exc, (CapacityError, SessionActiveError)):
         handler.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
-    # A store error names the database (its host, user, what it refused): that is for
-    # the log (callers log the refusal), not for every holder of a token.
-    message = "the transcript store is unavailable; try again later" if isinstance(exc, StoreError) else str(exc)
-    handler.finish(json.dumps({"error": exc.code, "message": message}))
+    handler.finish(json.dumps({"error": exc.code, "message": exc.public_message}))
