@@ -214,11 +214,14 @@ class Session:
         began = self._recorder.resume_point.created_at \
             if self._recorder is not None and self._recorder.resume_point is not None else time.time()
         self._deadline = began + settings.max_session_seconds
-        self._timers.append(self._loop.call_later(max(0.0, self._deadline - time.time()), self._too_long))
+        remaining = self._deadline - time.time()
+        if remaining > 0:  # (a resume past it is ended by start(), before any audio)
+            self._timers.append(self._loop.call_later(remaining, self._too_long))
         self._touch()
 
     def _too_long(self) -> None:
-        self._policy_end("session_too_long", f"sessions are limited to {self._settings.max_session_seconds:.0f} s")
+        self._policy_end("session_too_long",
+                         f"sessions are limited to {self._settings.max_session_seconds:.0f} s")
 
     def _touch(self) -> None:
         if self._idle is not None:
