@@ -299,7 +299,7 @@ async def fetch_transcript(url: str, session_id: str, token: str, *, cafile: str
                            timeout: float = 30.0) -> dict[str, Any]:
     """The stored transcript of ``session_id`` (``GET /v1/sessions/{id}/transcript``) from the
     server whose WebSocket ``url`` is given; :class:`ClientError` (``status``, ``code``) if refused."""
-    return await _rest(url, "GET", f"/v1/sessions/{quote(session_id, safe='')}/transcript", token, cafile, timeout)
+    return await _rest(url, "GET", f"{_session_path(session_id)}/transcript", token, cafile, timeout)
 
 
 def stored_finals(stored: Mapping[str, Any]) -> list[Transcript]:
@@ -319,7 +319,12 @@ async def list_sessions(url: str, token: str, *, limit: int = 50, before: float 
 async def delete_session(url: str, session_id: str, token: str, *, cafile: str | None = None,
                          timeout: float = 30.0) -> None:
     """Delete an ended session of the token user with its transcript (``DELETE /v1/sessions/{id}``)."""
-    await _rest(url, "DELETE", f"/v1/sessions/{quote(session_id, safe='')}", token, cafile, timeout)
+    await _rest(url, "DELETE", _session_path(session_id), token, cafile, timeout)
+
+
+def _session_path(session_id: str) -> str:
+    # Quoted: "ID?x" is not session ID with a query string.
+    return f"/v1/sessions/{quote(session_id, safe='')}"
 
 
 async def _rest(url: str, method: str, path: str, token: str, cafile: str | None,
