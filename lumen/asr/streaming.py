@@ -223,9 +223,8 @@ def agreement(hypotheses: list[list[Word]], cut_prefix: int = 0) -> tuple[list[W
     covered = [0] * len(hypotheses)
     for i, group in enumerate(zip(*runs)):
         newest = group[-1][0]
-        if any(said != newest and not (cut_prefix and i == len(run) - 1 and len(said) >= cut_prefix
-                                       and newest.startswith(said))
-               for (said, _, _), run in zip(group, runs)):
+        if not all(said == newest or _cut_off(said, newest, i == len(run) - 1, cut_prefix)
+                   for (said, _, _), run in zip(group, runs)):
             break
         fewest = min(count for _, _, count in group)
         last = group[-1][1]
@@ -233,6 +232,12 @@ def agreement(hypotheses: list[list[Word]], cut_prefix: int = 0) -> tuple[list[W
         # (the previous run's extra repeats, before this run's first, are passed over)
         covered = [first + fewest for _, first, _ in group]
     return kept, covered
+
+
+def _cut_off(said: str, newest: str, last: bool, cut_prefix: int) -> bool:
+    """Whether ``said``, an earlier hypothesis's ``last`` word, is ``newest`` cut off by
+    its window's end (at least ``cut_prefix`` letters; 0: never)."""
+    return bool(cut_prefix) and last and len(said) >= cut_prefix and newest.startswith(said)
 
 
 def _runs(words: list[Word]) -> list[tuple[str, int, int]]:
