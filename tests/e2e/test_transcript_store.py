@@ -135,25 +135,31 @@ def test_resume_continues_ids_and_times(make_server, database_url, jfk):
     assert (finished.status, finished.code) == (410, "session_finished")
 
 
+#: One second of silence, as a WAV file.
+SILENT_SECOND = wav_bytes(np.zeros(16000, dtype=np.float32), 16000)
+
+
+def lose_connection(url: str, token: str) -> str:
+    """The id of a session whose connection is lost (closed without ``end``) after a second of silence."""
+    async def lost() -> str:
+        client = await LumenClient.connect(url, token, {"diarize": False})
+        await client.send_audio(SILENT_SECOND)
+        client.close()
+        return client.session_id
+    return asyncio.run(lost())
+
+
 def test_a_resume_does_not_reset_max_session_seconds(make_server):
     """Otherwise losing the connection on purpose every few minutes keeps a session forever."""
     server = make_server(max_session_seconds=2.0, diarization=False)
     token = mint_token(SECRET, sub="dave")
-    second = wav_bytes(np.zeros(16000, dtype=np.float32), 16000)
-
-    async def lost():
-        client = await LumenClient.connect(server.url, token)
-        await client.send_audio(second)
-        client.close()
-        return client.session_id
-
-    session_id = asyncio.run(lost())
+    session_id = lose_connection(server.url, token)
     wait_ended(server, session_id, token)
     time.sleep(2.2)  # the session (not this connection) is now older than max_session_seconds
 
     async def resumed():
         client = await LumenClient.connect(server.url, token, {"resume": session_id})
-        await client.send_audio(second)
+        await client.send_audio(SILENT_SECOND)
         return await asyncio.wait_for(collect(client), 30)
 
     events = asyncio.run(resumed())
@@ -166,13 +172,7 @@ def test_resume_refusals(make_server):
     short = make_server(resume_grace=0.5)
     token = mint_token(SECRET, sub="bob")
 
-    async def lost():
-        client = await LumenClient.connect(short.url, token, {"diarize": False})
-        await client.send_audio(wav_bytes(np.zeros(16000, dtype=np.float32), 16000))  # 1 s of silence
-        client.close()
-        return client.session_id
-
-    session_id = asyncio.run(lost())
+    session_id = lose_connection(short.url, token)
     wait_ended(short, session_id, token)
     time.sleep(0.6)
     expired = refusal(LumenClient.connect(short.url, token, {"resume": session_id}))
